@@ -1,0 +1,5 @@
+"""`python -m service` runs the glassbox CLI."""
+
+from service.cli import main
+
+main()

@@ -1,0 +1,129 @@
+"""The `glassbox` command line: ingest, serve, search."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+import typer
+from pydantic import ValidationError
+
+from indexes import IndexesError
+from service.errors import GlassboxError
+from service.settings import Settings
+
+app = typer.Typer(
+    help="Glassbox: retrieval that shows its work. Settings come from GLASSBOX_* environment variables.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+T = TypeVar("T")
+
+
+def _run(action: Callable[[], T]) -> T:
+    """Run a command body; known errors print one line to stderr and exit 2."""
+    try:
+        return action()
+    except (GlassboxError, IndexesError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+
+
+@app.command()
+def ingest(
+    collection: str = typer.Option(..., "--collection", help="collection to create or update"),
+    dataset: str = typer.Option(
+        ..., "--dataset", help="BEIR directory, JSONL file of {id,title,text,metadata}, or beir:NAME"
+    ),
+    index: str | None = typer.Option(None, "--index", help="FAISS factory string for a new collection"),
+    reencode: bool = typer.Option(False, "--reencode", help="re-encode documents that are unchanged"),
+    chunk_size: int = typer.Option(512, "--chunk-size", min=1, help="documents per durable write"),
+) -> None:
+    """Encode a dataset's documents and upsert them into a collection (resumable: unchanged docs are skipped)."""
+    from service.datasets import read_documents, resolve_dataset
+    from service.encoder import SentenceTransformerEncoder
+    from service.ingest import ingest_documents
+    from service.registry import CollectionRegistry
+
+    def body() -> None:
+        settings = Settings()
+        path = resolve_dataset(dataset, settings)
+        documents = list(read_documents(path))
+        encoder = SentenceTransformerEncoder(settings.encoder)
+        registry = CollectionRegistry(settings.collections_dir, encoder.identity, settings.index)
+        try:
+            target = registry.get_or_create(collection, index)
+            report = ingest_documents(target, encoder, documents, chunk_size=chunk_size, skip_unchanged=not reencode)
+            count = len(target)
+        finally:
+            registry.close_all()
+        typer.echo(
+            f"{collection}: read {report.read}, wrote {report.written}, skipped {report.skipped} unchanged "
+            f"in {report.seconds:.1f} s ({report.docs_per_second:.1f} docs/s); {count} documents"
+        )
+
+    _run(body)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+) -> None:
+    """Serve the REST API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from service.api import create_app
+
+    settings = Settings()
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+
+
+@app.command()
+def search(
+    query: str = typer.Argument(..., help="query text"),
+    collection: str = typer.Option(..., "--collection"),
+    top_k: int = typer.Option(10, "--top-k", min=1),
+    as_json: bool = typer.Option(False, "--json", help="print the same JSON the REST API returns"),
+) -> None:
+    """Search a collection in-process (read-only; works while a server holds the collection)."""
+    from service.api.routes.search import search_response
+    from service.api.schemas import SearchRequest
+    from service.api.validation import check_search
+    from service.encoder import SentenceTransformerEncoder
+    from service.pipeline import Pipeline, SearchQuery
+    from service.registry import CollectionRegistry
+
+    def body() -> None:
+        settings = Settings()
+        check_search(SearchRequest(query=query, top_k=top_k), settings.search)
+        encoder = SentenceTransformerEncoder(settings.encoder)
+        registry = CollectionRegistry(settings.collections_dir, encoder.identity, settings.index, read_only=True)
+        try:
+            outcome = Pipeline(encoder, registry, settings.search).search(collection, SearchQuery(query, top_k))
+        finally:
+            registry.close_all()
+        if as_json:
+            typer.echo(json.dumps(search_response(outcome).model_dump(), indent=2))
+            return
+        for rank, item in enumerate(outcome.results, start=1):
+            typer.echo(f"{rank:>3}  {item.score:.4f}  {item.doc_id}  {item.title[:90]}")
+        typer.echo(f"({outcome.timings_ms['total']:.1f} ms, variant {outcome.variant})")
+
+    _run(body)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        typer.echo(f"error: invalid GLASSBOX_* settings: {exc}", err=True)
+        sys.exit(2)
+    logging.basicConfig(
+        level=settings.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app()

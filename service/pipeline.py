@@ -1,0 +1,156 @@
+"""The one search pipeline behind REST, CLI and evaluation: encode -> ANN top-K -> ordered stages -> top_k."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from indexes import Collection, FloatArray, Match
+from service.encoder import Encoder
+from service.registry import CollectionRegistry
+from service.settings import SearchSettings
+from service.stages import Candidate, QueryContext, Stage
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """One search: text, how many results, an optional metadata equality filter, and whether to explain."""
+
+    text: str
+    top_k: int = 10
+    where: Mapping[str, Any] = field(default_factory=dict)
+    explain: bool = True
+
+
+@dataclass(frozen=True)
+class ResultItem:
+    """One returned document with its final score and the per-stage breakdown."""
+
+    doc_id: str
+    title: str
+    text: str
+    metadata: Mapping[str, Any]
+    score: float
+    relevance: float | None
+    kept: bool
+    breakdown: dict[str, dict[str, Any]]
+    explanation: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    """Everything a search returns: results, per-query information, timings per stage, the variant served."""
+
+    results: list[ResultItem]
+    query: dict[str, Any]
+    timings_ms: dict[str, float]
+    variant: str
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000.0, 3)
+
+
+class Pipeline:
+    """Composes encoder, collections and post-retrieval stages (in order) into searches.
+
+    With no stages, this is the dense baseline: results are the first stage's cosine top_k.
+    """
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        registry: CollectionRegistry,
+        settings: SearchSettings,
+        stages: Sequence[Stage] = (),
+    ) -> None:
+        self._encoder = encoder
+        self._registry = registry
+        self._settings = settings
+        self._stages = tuple(stages)
+
+    @property
+    def variant(self) -> str:
+        return "+".join(stage.name for stage in self._stages) or "dense"
+
+    @property
+    def encoder(self) -> Encoder:
+        return self._encoder
+
+    def search(self, collection: str, query: SearchQuery) -> SearchOutcome:
+        return self.search_batch(collection, [query])[0]
+
+    def search_batch(self, collection_name: str, queries: Sequence[SearchQuery]) -> list[SearchOutcome]:
+        """Run queries against one collection; their texts are encoded in one batch.
+
+        A batch's encode time is shared: each outcome reports the batch's encode time divided by its size.
+        """
+        collection = self._registry.get(collection_name)
+        start = time.perf_counter()
+        embeddings = self._encoder.encode([q.text for q in queries])
+        encode_ms = round(_ms(start) / max(len(queries), 1), 3)
+        return [
+            self._search_one(collection, query, embedding, encode_ms)
+            for query, embedding in zip(queries, embeddings, strict=True)
+        ]
+
+    def _search_one(
+        self, collection: Collection, query: SearchQuery, embedding: FloatArray, encode_ms: float
+    ) -> SearchOutcome:
+        timings: dict[str, float] = {"encode": encode_ms}
+        total_start = time.perf_counter()
+        start = time.perf_counter()
+        first_stage_k = max(self._settings.candidates, query.top_k)
+        matches = collection.search(embedding[None, :], first_stage_k, query.where, self._settings.filter_overfetch)[0]
+        timings["retrieve"] = _ms(start)
+        context = QueryContext(query.text, embedding)
+        scores = np.asarray([m.score for m in matches], dtype=np.float32)
+        keep = np.ones(len(matches), dtype=bool)
+        breakdowns: list[dict[str, dict[str, Any]]] = [
+            {"dense": {"score": m.score, "rank": rank}} for rank, m in enumerate(matches, start=1)
+        ]
+        explanations: list[dict[str, Any]] = [{} for _ in matches]
+        query_info: dict[str, Any] = {"text": query.text, "top_k": query.top_k, "candidates": len(matches)}
+        relevance: list[float | None] = [None] * len(matches)
+        if self._stages and matches:
+            candidates = self._candidates(collection, matches)
+            for stage in self._stages:
+                start = time.perf_counter()
+                result = stage.apply(context, candidates, scores)
+                timings[stage.name] = _ms(start)
+                scores = result.scores
+                keep &= result.keep
+                query_info[stage.name] = dict(result.query_explanation)
+                for i, per_candidate in enumerate(result.candidate_explanations):
+                    breakdowns[i][stage.name] = {"score": float(result.scores[i]), **per_candidate}
+                if result.relevance is not None:
+                    relevance = [float(p) for p in result.relevance]
+        order = [i for i in np.argsort(-scores, kind="stable") if keep[i]][: query.top_k]
+        results = [
+            ResultItem(
+                doc_id=matches[i].document.id,
+                title=matches[i].document.title,
+                text=matches[i].document.text,
+                metadata=matches[i].document.metadata,
+                score=float(scores[i]),
+                relevance=relevance[i],
+                kept=bool(keep[i]),
+                breakdown=breakdowns[i],
+                explanation=explanations[i] if query.explain else None,
+            )
+            for i in order
+        ]
+        timings["total"] = round(encode_ms + _ms(total_start), 3)
+        return SearchOutcome(results, query_info, timings, self.variant)
+
+    @staticmethod
+    def _candidates(collection: Collection, matches: list[Match]) -> list[Candidate]:
+        vectors = collection.vectors([m.document.id for m in matches])
+        return [
+            Candidate(m.document, vector, m.score, rank)
+            for rank, (m, vector) in enumerate(zip(matches, vectors, strict=True), start=1)
+        ]

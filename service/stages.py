@@ -1,0 +1,66 @@
+"""The post-retrieval stage interface (design §1): one candidate list in; scores, keep-mask, explanations out.
+
+Stages are listed in order in settings; none configured means the dense baseline. A stage sees the query (text
+and embedding) and, per candidate, its document, stored embedding and first-stage score, plus the scores left by
+the stage before it. It never reaches into another stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from indexes import Document, FloatArray
+
+BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class QueryContext:
+    """The query as stages see it. `embedding` is (d,) float32, unit length."""
+
+    text: str
+    embedding: FloatArray
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One first-stage candidate: its document, (d,) stored embedding, first-stage score and 1-based rank."""
+
+    document: Document
+    embedding: FloatArray
+    first_stage_score: float
+    first_stage_rank: int
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """A stage's output over n candidates.
+
+    Attributes:
+        scores: (n,) float32 new scores; the next stage and the final ordering use them.
+        keep: (n,) bool; False drops the candidate from the returned results.
+        relevance: (n,) calibrated probabilities when the stage computes them, else None.
+        query_explanation: per-query information (shown under `query.<stage name>`).
+        candidate_explanations: n mappings merged into each result's `breakdown.<stage name>`.
+    """
+
+    scores: FloatArray
+    keep: BoolArray
+    relevance: FloatArray | None = None
+    query_explanation: Mapping[str, Any] = field(default_factory=dict)
+    candidate_explanations: Sequence[Mapping[str, Any]] = ()
+
+
+class Stage(Protocol):
+    """A post-retrieval stage: re-scores, filters and explains one query's candidates."""
+
+    @property
+    def name(self) -> str: ...
+
+    def apply(self, query: QueryContext, candidates: Sequence[Candidate], scores: FloatArray) -> StageResult:
+        """Scores (n,) are those left by the previous stage (the first stage's cosines for the first)."""

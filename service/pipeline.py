@@ -42,6 +42,16 @@ class ResultItem:
 
 
 @dataclass(frozen=True)
+class FirstStage:
+    """One query's first-stage output: its (d,) embedding and the top-K matches, best first."""
+
+    query: SearchQuery
+    embedding: FloatArray
+    matches: list[Match]
+    retrieve_ms: float
+
+
+@dataclass(frozen=True)
 class SearchOutcome:
     """Everything a search returns: results, per-query information, timings per stage, the variant served."""
 
@@ -93,21 +103,28 @@ class Pipeline:
         start = time.perf_counter()
         embeddings = self._encoder.encode([q.text for q in queries])
         encode_ms = round(_ms(start) / max(len(queries), 1), 3)
-        return [
-            self._search_one(collection, query, embedding, encode_ms)
-            for query, embedding in zip(queries, embeddings, strict=True)
-        ]
+        outcomes = []
+        for query, embedding in zip(queries, embeddings, strict=True):
+            first_stage = self.retrieve(collection, query, embedding)
+            outcomes.append(self.rank(collection, first_stage, encode_ms))
+        return outcomes
 
-    def _search_one(
-        self, collection: Collection, query: SearchQuery, embedding: FloatArray, encode_ms: float
-    ) -> SearchOutcome:
-        timings: dict[str, float] = {"encode": encode_ms}
-        total_start = time.perf_counter()
+    def retrieve(self, collection: Collection, query: SearchQuery, embedding: FloatArray) -> FirstStage:
+        """The first stage alone: top-K candidates (K = max(candidates, top_k)) for an encoded query."""
         start = time.perf_counter()
         first_stage_k = max(self._settings.candidates, query.top_k)
         matches = collection.search(embedding[None, :], first_stage_k, query.where, self._settings.filter_overfetch)[0]
-        timings["retrieve"] = _ms(start)
-        context = QueryContext(query.text, embedding)
+        return FirstStage(query, embedding, matches, _ms(start))
+
+    def rank(self, collection: Collection, first_stage: FirstStage, encode_ms: float) -> SearchOutcome:
+        """This pipeline's stages over a first stage's candidates, then top_k; what the API returns.
+
+        Separate from `retrieve` so that several variants can rank the very same candidates.
+        """
+        query, matches = first_stage.query, first_stage.matches
+        timings: dict[str, float] = {"encode": encode_ms, "retrieve": first_stage.retrieve_ms}
+        start_stages = time.perf_counter()
+        context = QueryContext(query.text, first_stage.embedding)
         scores = np.asarray([m.score for m in matches], dtype=np.float32)
         keep = np.ones(len(matches), dtype=bool)
         breakdowns: list[dict[str, dict[str, Any]]] = [
@@ -144,7 +161,7 @@ class Pipeline:
             )
             for i in order
         ]
-        timings["total"] = round(encode_ms + _ms(total_start), 3)
+        timings["total"] = round(encode_ms + first_stage.retrieve_ms + _ms(start_stages), 3)
         return SearchOutcome(results, query_info, timings, self.variant)
 
     @staticmethod

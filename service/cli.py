@@ -6,6 +6,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import typer
@@ -112,6 +113,41 @@ def search(
         for rank, item in enumerate(outcome.results, start=1):
             typer.echo(f"{rank:>3}  {item.score:.4f}  {item.doc_id}  {item.title[:90]}")
         typer.echo(f"({outcome.timings_ms['total']:.1f} ms, variant {outcome.variant})")
+
+    _run(body)
+
+
+@app.command()
+def evaluate(
+    dataset: str = typer.Option(..., "--dataset", help="BEIR directory (corpus.jsonl, queries.jsonl, qrels/)"),
+    variants: str = typer.Option("dense", "--variants", help="comma-separated variants; dense is always included"),
+    split: str = typer.Option("test", "--split", help="train, dev (a seeded 15 % of train when absent) or test"),
+    out: Path = typer.Option(..., "--out", help="report JSON; FILE.md and FILE-*.png are written beside it"),
+    adapters: Path | None = typer.Option(None, "--adapters", help="directory of trained adapters"),
+    top_k: int = typer.Option(100, "--top-k", min=1, help="ranking depth scored (Recall@100 needs 100)"),
+    drop_self_hits: bool = typer.Option(False, "--drop-self-hits", help="drop a hit whose id is the query id"),
+) -> None:
+    """Evaluate variants side by side on a BEIR split: ranx metrics, paired tests against dense, plots."""
+    # The evaluation harness sits above the service (it drives the pipeline); only this front door imports it.
+    from evaluation import EvaluationConfig, build_variants, markdown_table, run_evaluation, write_outputs
+    from service.encoder import SentenceTransformerEncoder
+
+    def body() -> None:
+        settings = Settings()
+        config = EvaluationConfig(
+            dataset=Path(dataset),
+            variants=variants.split(","),
+            split=split,
+            top_k=top_k,
+            drop_self_hits=drop_self_hits,
+            adapters=adapters,
+        )
+        build_variants(config.variants, config.adapters)  # fail fast, before loading the model
+        encoder = SentenceTransformerEncoder(settings.encoder)
+        result = run_evaluation(config, settings, encoder)
+        written = write_outputs(result, out)
+        typer.echo(markdown_table(result.report))
+        typer.echo("wrote " + ", ".join(str(path) for path in written))
 
     _run(body)
 

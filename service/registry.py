@@ -8,6 +8,8 @@ import threading
 import uuid
 from pathlib import Path
 
+import faiss
+
 from indexes import ArtifactError, Collection, CollectionConfig, SearchTuning
 from service.encoder import EncoderIdentity
 from service.errors import (
@@ -58,6 +60,8 @@ class CollectionRegistry:
         *,
         read_only: bool = False,
     ) -> None:
+        if index_settings.threads is not None:
+            faiss.omp_set_num_threads(index_settings.threads)
         self._root = root
         self._encoder = encoder
         self._index_settings = index_settings

@@ -24,6 +24,9 @@ class EncoderSettings(BaseModel):
     device: str = Field("cpu", description="torch device for the encoder, e.g. 'cpu' or 'cuda'")
     batch_size: int = Field(32, ge=1, le=4096, description="texts per forward pass")
     offline: bool = Field(True, description="never contact a model hub; load local files only")
+    threads: int | None = Field(
+        None, ge=1, description="torch intra-op threads (process-wide); unset keeps torch's default (one per core)"
+    )
 
 
 class IndexSettings(BaseModel):
@@ -36,6 +39,9 @@ class IndexSettings(BaseModel):
     nprobe: int = Field(32, ge=1, description="IVF lists visited per query")
     ef_search: int = Field(128, ge=1, description="HNSW search breadth")
     refine_factor: int = Field(4, ge=1, description="PQ/SQ indexes fetch k x this, re-scored exactly")
+    threads: int | None = Field(
+        None, ge=1, description="FAISS OpenMP threads (process-wide); unset keeps FAISS's default (one per core)"
+    )
     snapshot_every: int = Field(50_000, ge=1, description="write a FAISS snapshot after this many changed documents")
 
 

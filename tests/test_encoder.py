@@ -55,3 +55,32 @@ def test_unknown_model_offline_is_a_clear_error(tmp_path: Path) -> None:
 def test_document_text_joins_title_and_body() -> None:
     assert document_text("T", "body") == "T body"
     assert document_text("", "") == ""
+
+
+def test_revision_changes_when_large_weights_change_in_place(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text('{"hidden": 4}')
+    weights = bytearray(6 * (1 << 20))
+    (tmp_path / "model.safetensors").write_bytes(weights)
+    before = model_revision(str(tmp_path))
+    weights[3 * (1 << 20) + 10] = 1  # same size, a byte changed in the middle sample
+    (tmp_path / "model.safetensors").write_bytes(weights)
+    assert model_revision(str(tmp_path)) != before
+    (tmp_path / "config.json").write_text('{"hidden": 5}')
+    assert len({before, model_revision(str(tmp_path))}) == 2
+
+
+def test_thread_settings_apply_process_wide(tmp_path: Path) -> None:
+    import faiss
+    import torch
+
+    from service.registry import CollectionRegistry
+    from service.settings import IndexSettings
+
+    torch_before, faiss_before = torch.get_num_threads(), faiss.omp_get_max_threads()
+    try:
+        encoder = SentenceTransformerEncoder(EncoderSettings(threads=1))
+        CollectionRegistry(tmp_path, encoder.identity, IndexSettings(threads=1))
+        assert (torch.get_num_threads(), faiss.omp_get_max_threads()) == (1, 1)
+    finally:
+        torch.set_num_threads(torch_before)
+        faiss.omp_set_num_threads(faiss_before)

@@ -46,8 +46,9 @@ class Adapter(nn.Module, ABC):
         directory: Path,
         encoder: EncoderSignature,
         report: Mapping[str, Any] | None = None,
+        files: Mapping[str, bytes] | None = None,
     ) -> None:
-        """Write config, weights and report into `directory`, replacing it whole (never half-written)."""
+        """Write config, weights, report and extra `files` (name -> bytes) into `directory`, replacing it whole."""
         directory.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
         try:
@@ -63,6 +64,10 @@ class Adapter(nn.Module, ABC):
             save_file(state, str(staging / "model.safetensors"))
             if report is not None:
                 (staging / "report.json").write_text(json.dumps(dict(report), indent=2, sort_keys=True))
+            for name, content in (files or {}).items():
+                if Path(name).name != name or name in {"config.json", "model.safetensors", "report.json"}:
+                    raise AdapterArtifactError(f"extra artifact file name {name!r} is not allowed")
+                (staging / name).write_bytes(content)
             if directory.exists():
                 aside = directory.with_name(f".{directory.name}-old")
                 shutil.rmtree(aside, ignore_errors=True)

@@ -3,7 +3,6 @@ exactly what the API would have returned."""
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,14 +14,12 @@ import numpy as np
 from tqdm import tqdm
 
 from evaluation.beir import BeirDataset
+from evaluation.corpus import CorpusIndex
 from evaluation.errors import DatasetFormatError
+from evaluation.filter_report import filter_report
 from evaluation.metrics import METRICS, compare_to_baseline, score_ranking
 from evaluation.variants import BASELINE, build_variants
-from service.embedding_cache import CachingEncoder
 from service.encoder import Encoder
-from service.ingest import ingest_documents
-from service.pipeline import Pipeline, SearchQuery
-from service.registry import CollectionRegistry
 from service.settings import Settings
 
 
@@ -61,34 +58,30 @@ def run_evaluation(
     if not query_ids:
         raise DatasetFormatError(f"no query of split {config.split!r} has text in {dataset.path}/queries.jsonl")
     qrels = {q: split.qrels[q] for q in query_ids}
-    variants = build_variants(config.variants, config.adapters)
-    search = settings.search.model_copy(update={"candidates": max(settings.search.candidates, config.top_k)})
-    cache = CachingEncoder(encoder, settings.home / "cache" / "embeddings.sqlite")
+    variants = build_variants(config.variants, config.adapters, encoder.identity, settings)
     rankings: dict[str, dict[str, list[str]]] = {v.name: {} for v in variants}
     latencies: dict[str, list[float]] = {v.name: [] for v in variants}
-    with tempfile.TemporaryDirectory(prefix="glassbox-eval-") as scratch:
-        registry = CollectionRegistry(Path(scratch), encoder.identity, settings.index)
-        try:
-            collection = registry.create("evaluation")
-            ingest_documents(collection, cache, dataset.documents(), skip_unchanged=False, progress=progress)
-            pipelines = {v.name: Pipeline(encoder, registry, search, v.stages) for v in variants}
-            first_stage_pipeline = pipelines[BASELINE]
-            for query_id in tqdm(query_ids, desc=f"evaluate {dataset.name}/{config.split}", disable=not progress):
-                query = SearchQuery(texts[query_id], top_k=config.top_k, explain=False)
-                start = time.perf_counter()
-                embedding = encoder.encode([query.text])[0]
-                encode_ms = (time.perf_counter() - start) * 1000.0
-                first_stage = first_stage_pipeline.retrieve(collection, query, embedding)
-                for name, pipeline in pipelines.items():
-                    outcome = pipeline.rank(collection, first_stage, encode_ms)
-                    ranked = [item.doc_id for item in outcome.results]
-                    if config.drop_self_hits:
-                        ranked = [doc_id for doc_id in ranked if doc_id != query_id]
-                    rankings[name][query_id] = ranked
-                    latencies[name].append(outcome.timings_ms["total"])
-        finally:
-            registry.close_all()
-            cache.close()
+    filter_blocks: dict[str, dict[str, Any]] = {}
+    with CorpusIndex(dataset, settings, encoder, config.top_k, progress=progress) as corpus:
+        pipelines = {v.name: corpus.pipeline(v.stages) for v in variants}
+        for query_id in tqdm(query_ids, desc=f"evaluate {dataset.name}/{config.split}", disable=not progress):
+            first_stage, encode_ms = corpus.first_stage(texts[query_id], config.top_k)
+            for name, pipeline in pipelines.items():
+                outcome = pipeline.rank(corpus.require_collection(), first_stage, encode_ms)
+                ranked = [item.doc_id for item in outcome.results]
+                if config.drop_self_hits:
+                    ranked = [doc_id for doc_id in ranked if doc_id != query_id]
+                rankings[name][query_id] = ranked
+                latencies[name].append(outcome.timings_ms["total"])
+        if any(v.relevance_filter is not None for v in variants):
+            dev = dataset.split("dev")
+            dev_ids = sorted(q for q in dev.qrels if q in texts)
+            test_lists = corpus.candidate_lists(query_ids, texts, qrels)
+            dev_lists = corpus.candidate_lists(dev_ids, texts, dev.qrels)
+            for variant in variants:
+                if variant.relevance_filter is not None:
+                    filter_blocks[variant.name] = filter_report(variant.relevance_filter, test_lists, dev_lists)
+        cache = corpus.cache
     scores = {name: score_ranking(qrels, ranking, name) for name, ranking in rankings.items()}
     comparisons = compare_to_baseline(qrels, rankings, BASELINE, seed=config.seed)
     report: dict[str, Any] = {
@@ -109,6 +102,7 @@ def run_evaluation(
                     "p50": round(float(np.percentile(latencies[name], 50)), 3),
                     "p95": round(float(np.percentile(latencies[name], 95)), 3),
                 },
+                **({"filter": filter_blocks[name]} if name in filter_blocks else {}),
             }
             for name, result in scores.items()
         },

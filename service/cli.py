@@ -13,7 +13,7 @@ import typer
 from pydantic import ValidationError
 
 from indexes import IndexesError
-from service.errors import GlassboxError
+from service.errors import GlassboxError, InvalidRequestError
 from service.settings import Settings
 
 app = typer.Typer(
@@ -97,6 +97,7 @@ def search(
     from service.encoder import SentenceTransformerEncoder
     from service.pipeline import Pipeline, SearchQuery
     from service.registry import CollectionRegistry
+    from service.stage_factory import build_stages
 
     def body() -> None:
         settings = Settings()
@@ -104,7 +105,9 @@ def search(
         encoder = SentenceTransformerEncoder(settings.encoder)
         registry = CollectionRegistry(settings.collections_dir, encoder.identity, settings.index, read_only=True)
         try:
-            outcome = Pipeline(encoder, registry, settings.search).search(collection, SearchQuery(query, top_k))
+            stages = build_stages(settings, encoder.identity)
+            pipeline = Pipeline(encoder, registry, settings.search, stages)
+            outcome = pipeline.search(collection, SearchQuery(query, top_k))
         finally:
             registry.close_all()
         if as_json:
@@ -129,7 +132,8 @@ def evaluate(
 ) -> None:
     """Evaluate variants side by side on a BEIR split: ranx metrics, paired tests against dense, plots."""
     # The evaluation harness sits above the service (it drives the pipeline); only this front door imports it.
-    from evaluation import EvaluationConfig, build_variants, markdown_table, run_evaluation, write_outputs
+    from evaluation import EvaluationConfig, markdown_table, run_evaluation, write_outputs
+    from evaluation.variants import check_variant_names
     from service.encoder import SentenceTransformerEncoder
 
     def body() -> None:
@@ -142,12 +146,53 @@ def evaluate(
             drop_self_hits=drop_self_hits,
             adapters=adapters,
         )
-        build_variants(config.variants, config.adapters)  # fail fast, before loading the model
+        check_variant_names(config.variants)  # fail fast, before loading the model
         encoder = SentenceTransformerEncoder(settings.encoder)
         result = run_evaluation(config, settings, encoder)
         written = write_outputs(result, out)
         typer.echo(markdown_table(result.report))
         typer.echo("wrote " + ", ".join(str(path) for path in written))
+
+    _run(body)
+
+
+train_app = typer.Typer(help="Train adapters on a BEIR dataset's train split (selected on dev).", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("cosine")
+def train_cosine_command(
+    dataset: str = typer.Option(..., "--dataset", help="BEIR directory with qrels/train.tsv (dev.tsv optional)"),
+    out: Path | None = typer.Option(None, "--out", help="artifact folder; default GLASSBOX_HOME/adapters/cosine"),
+    family: str = typer.Option("linear", "--family", help="monotone map family: linear or power"),
+    target_recall: float | None = typer.Option(
+        None, "--target-recall", min=0.0, max=1.0, help="choose τ for this dev recall instead of max F1"
+    ),
+    seed: int = typer.Option(13, "--seed"),
+) -> None:
+    """Train the Cosine Adapter (calibrated relevance filter) and choose its threshold τ on dev."""
+    from adapters import FAMILIES, CosineTrainingConfig
+    from evaluation.train_cosine import train_cosine
+    from service.encoder import SentenceTransformerEncoder
+
+    def body() -> None:
+        if family not in FAMILIES:
+            raise InvalidRequestError("--family", family, f"must be one of {', '.join(FAMILIES)}")
+        settings = Settings()
+        target = out or settings.adapters_dir / "cosine"
+        config = CosineTrainingConfig(
+            family=family, target_recall=target_recall, seed=seed, min_results=settings.filter.min_results
+        )
+        encoder = SentenceTransformerEncoder(settings.encoder)
+        report = train_cosine(Path(dataset), target, settings, encoder, config)
+        dev = report["dev_returned_set"]
+        typer.echo(
+            f"cosine adapter -> {target}: τ {report['threshold']:.4f}; dev F1 {dev['f1']:.4f} "
+            f"(P {dev['precision']:.4f}, R {dev['recall']:.4f}, mean kept {dev['mean_kept']:.2f}), "
+            f"ECE {report['dev_ece']:.4f}, PR-AUC {report['dev_pr_auc']:.4f} "
+            f"(raw cosine {report['dev_pr_auc_raw_cosine']:.4f}); best epoch {report['best_epoch']} "
+            f"of {report['epochs_run']}, {report['seconds']:.0f} s"
+        )
 
     _run(body)
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+StageName = Literal["cosine"]
 COLLECTION_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
@@ -63,6 +64,22 @@ class DocumentSettings(BaseModel):
     max_id_chars: int = Field(256, ge=1, description="longest document id accepted")
 
 
+class FilterSettings(BaseModel):
+    """The Cosine Adapter relevance filter."""
+
+    enabled: bool = Field(True, description="drop results under τ; off still reports calibrated relevance")
+    min_results: int = Field(1, ge=0, description="never return fewer results than this (unless fewer exist)")
+
+
+class PipelineSettings(BaseModel):
+    """Which post-retrieval stages run, in order."""
+
+    stages: list[StageName] = Field(
+        default_factory=lambda: list[StageName](["cosine"]),
+        description="post-retrieval stages in order (JSON list); [] serves the dense baseline",
+    )
+
+
 class Settings(BaseSettings):
     """All of Glassbox's settings. Environment: `GLASSBOX_<FIELD>` and `GLASSBOX_<SECTION>__<FIELD>`."""
 
@@ -74,6 +91,7 @@ class Settings(BaseSettings):
         "https://public.ukp.informatik.tu-darmstadt.de/thakur/BEIR/datasets/{name}.zip",
         description="where `beir:NAME` datasets are downloaded from; {name} is replaced",
     )
+    adapters: Path | None = Field(None, description="folder of trained adapters; default GLASSBOX_HOME/adapters")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="log level of the CLI and server"
     )
@@ -81,6 +99,8 @@ class Settings(BaseSettings):
     index: IndexSettings = IndexSettings()
     search: SearchSettings = SearchSettings()
     documents: DocumentSettings = DocumentSettings()
+    filter: FilterSettings = FilterSettings()
+    pipeline: PipelineSettings = PipelineSettings()
 
     @field_validator("beir_url")
     @classmethod
@@ -92,6 +112,10 @@ class Settings(BaseSettings):
     @property
     def collections_dir(self) -> Path:
         return self.home / "collections"
+
+    @property
+    def adapters_dir(self) -> Path:
+        return self.adapters if self.adapters is not None else self.home / "adapters"
 
     @property
     def datasets_dir(self) -> Path:

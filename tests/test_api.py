@@ -60,15 +60,30 @@ def test_search_returns_ranked_results_with_breakdown_and_timings(client: TestCl
     response = client.post("/v1/collections/papers/search", json={"query": "what lowers cholesterol?", "top_k": 2})
     assert response.status_code == 200
     body = response.json()
-    assert body["variant"] == "dense"
+    assert body["variant"] == "cosine"  # the default stage list, here without a trained adapter
     assert body["results"][0]["id"] == "statin" and len(body["results"]) == 2
     first = body["results"][0]
     assert first["title"] == "Statins" and first["metadata"] == {"year": 2020}
     assert first["relevance"] is None and first["kept"] is True
-    assert first["breakdown"] == {"dense": {"score": first["score"], "rank": 1}}
+    assert first["breakdown"] == {
+        "dense": {"score": first["score"], "rank": 1},
+        "cosine": {"score": first["score"], "raw_cosine": pytest.approx(first["score"])},
+    }
     assert body["results"][0]["score"] >= body["results"][1]["score"]
-    assert {"encode", "retrieve", "total"} <= set(body["timings_ms"])
+    assert {"encode", "retrieve", "cosine", "total"} <= set(body["timings_ms"])
     assert body["query"]["candidates"] == 3
+    assert body["query"]["cosine"]["calibrated"] is False  # uncalibrated mode is flagged in every response
+    assert "no adapter in" in body["query"]["cosine"]["reason"]
+
+
+def test_dense_baseline_when_no_stages_are_configured(
+    tmp_path: Any, encoder: SentenceTransformerEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GLASSBOX_PIPELINE__STAGES", "[]")
+    with TestClient(create_app(Settings(home=tmp_path / "home"), encoder=encoder)) as client:
+        make_collection(client)
+        body = client.post("/v1/collections/papers/search", json={"query": "fever"}).json()
+        assert body["variant"] == "dense" and set(body["results"][0]["breakdown"]) == {"dense"}
 
 
 def test_metadata_filter_and_batch_search(client: TestClient) -> None:

@@ -6,11 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from evaluation import BeirDataset, EvaluationConfig, VariantError, build_variants, run_evaluation, write_outputs
+from evaluation.variants import check_variant_names
+from service.api import create_app
 from service.cli import app
 from service.encoder import SentenceTransformerEncoder
+from service.errors import EncoderMismatchError
 from service.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -108,12 +112,65 @@ def test_dev_split_is_derived_from_train_and_recorded(
     )
 
 
-def test_unknown_and_unavailable_variants_are_clear_errors() -> None:
-    with pytest.raises(VariantError, match="unknown variant 'densest'; available: dense"):
-        build_variants(["dense", "densest"])
+def test_unknown_and_unavailable_variants_are_clear_errors(
+    settings: Settings, encoder: SentenceTransformerEncoder, tmp_path: Path
+) -> None:
+    with pytest.raises(VariantError, match="unknown variant 'densest'; available: cosine, dense"):
+        check_variant_names(["dense", "densest"])
     with pytest.raises(VariantError, match="'imrnn' is not available yet"):
-        build_variants(["imrnn"])
-    assert [v.name for v in build_variants([" dense ", "dense"])] == ["dense"]
+        check_variant_names(["imrnn"])
+    assert check_variant_names([" dense ", "dense"]) == ["dense"]
+    with pytest.raises(VariantError, match="needs a trained Cosine Adapter"):
+        build_variants(["cosine"], tmp_path / "no-adapters", encoder.identity, settings)
+
+
+def test_train_cosine_then_evaluate_the_cosine_variant_and_serve_it(
+    tiny_dataset: Path, settings: Settings, encoder: SentenceTransformerEncoder, tmp_path: Path
+) -> None:
+    env = {"GLASSBOX_HOME": str(settings.home), "HF_HUB_OFFLINE": "1"}
+    trained = CliRunner().invoke(app, ["train", "cosine", "--dataset", str(tiny_dataset)], env=env)
+    assert trained.exit_code == 0, trained.output
+    artifact = settings.home / "adapters" / "cosine"
+    assert {"config.json", "model.safetensors", "report.json", "reliability.png"} <= {
+        p.name for p in artifact.iterdir()
+    }
+    report = json.loads((artifact / "report.json").read_text())
+    assert report["dev_source"].startswith("seeded 15%") and 0 < report["threshold"] < 1
+
+    result = run_evaluation(
+        EvaluationConfig(dataset=tiny_dataset, variants=["cosine"]), settings, encoder, progress=False
+    )
+    block = result.report["variants"]["cosine"]["filter"]
+    assert {"precision", "recall", "f1", "mean_kept", "pr_auc", "pr_auc_raw_cosine", "p_at_r95", "ece"} <= set(block)
+    assert set(block["baseline_global_cutoff"]) == {"precision", "recall", "f1", "threshold"}
+    assert set(block["baseline_best_top_k"]) == {"precision", "recall", "f1", "k"}
+    assert block["mean_kept"] >= 1.0  # min_results = 1
+    assert all(len(ranked) >= 1 for ranked in result.rankings["cosine"].values())
+    assert result.report["comparisons"]["cosine"]["baseline"] == "dense"
+
+    with TestClient(create_app(settings, encoder=encoder)) as client:
+        assert client.post("/v1/collections", json={"name": "c"}).status_code == 201
+        docs = [{"id": i, "title": t, "text": x} for i, (t, x) in DOCS.items()]
+        assert client.post("/v1/collections/c/documents", json={"documents": docs}).status_code == 200
+        body = client.post("/v1/collections/c/search", json={"query": "Which drug lowers cholesterol?"}).json()
+    cosine = body["query"]["cosine"]
+    assert cosine["calibrated"] is True and cosine["threshold"] == pytest.approx(report["threshold"])
+    assert set(cosine["parameters"]) == {"a", "b"} and cosine["parameters"]["a"] > 0
+    assert 1 <= len(body["results"]) == cosine["kept"]
+    for item in body["results"]:
+        assert 0.0 <= item["relevance"] <= 1.0 and item["kept"] is True
+        assert item["breakdown"]["cosine"]["relevance"] == item["relevance"]
+    relevances = [item["relevance"] for item in body["results"]]
+    assert relevances == sorted(relevances, reverse=True)  # monotone: the dense order is kept
+    assert all(r >= cosine["threshold"] for r in relevances[1:])
+
+
+def test_adapter_for_another_encoder_fails_start_up(settings: Settings, encoder: SentenceTransformerEncoder) -> None:
+    from adapters import CosineAdapter, EncoderSignature
+
+    CosineAdapter(768).save(settings.adapters_dir / "cosine", EncoderSignature("other/model", 768))
+    with pytest.raises(EncoderMismatchError, match="other/model"), TestClient(create_app(settings, encoder=encoder)):
+        pass
 
 
 def test_cli_writes_report_files(tiny_dataset: Path, tmp_path: Path) -> None:

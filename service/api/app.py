@@ -17,6 +17,7 @@ from service.encoder import Encoder, SentenceTransformerEncoder
 from service.pipeline import Pipeline
 from service.registry import CollectionRegistry
 from service.settings import Settings
+from service.stage_factory import build_stages
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,8 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
         await run_in_threadpool(registry.open_all)
         app.state.settings = resolved
         app.state.registry = registry
-        app.state.pipeline = Pipeline(active_encoder, registry, resolved.search)
+        stages = build_stages(resolved, active_encoder.identity)
+        app.state.pipeline = Pipeline(active_encoder, registry, resolved.search, stages)
         app.state.ready = True
         logger.info("glassbox ready: %d collections under %s", len(registry.names()), registry.root)
         try:

@@ -1,0 +1,103 @@
+"""A BEIR corpus ingested into a temporary collection (through the embedding cache), and its first stage."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+
+from adapters import CandidateLists
+from evaluation.beir import BeirDataset
+from indexes import Collection
+from service.embedding_cache import CachingEncoder
+from service.encoder import Encoder
+from service.ingest import ingest_documents
+from service.pipeline import FirstStage, Pipeline, SearchQuery
+from service.registry import CollectionRegistry
+from service.settings import Settings
+from service.stages import Stage
+
+
+class CorpusIndex:
+    """Context manager: the dataset's corpus in a fresh collection; first stages for query texts.
+
+    Args:
+        dataset: the BEIR dataset.
+        settings: service settings (index type, search limits); `candidates` overrides the first-stage K.
+        encoder: the real encoder (queries are encoded one at a time, as a search request would be).
+    """
+
+    def __init__(
+        self, dataset: BeirDataset, settings: Settings, encoder: Encoder, candidates: int, *, progress: bool = True
+    ) -> None:
+        self._dataset = dataset
+        self._settings = settings
+        self._encoder = encoder
+        self._search = settings.search.model_copy(update={"candidates": max(settings.search.candidates, candidates)})
+        self._progress = progress
+        self.cache = CachingEncoder(encoder, settings.home / "cache" / "embeddings.sqlite")
+        self._scratch = tempfile.TemporaryDirectory(prefix="glassbox-eval-")
+        self._registry = CollectionRegistry(Path(self._scratch.name), encoder.identity, settings.index)
+        self._collection: Collection | None = None
+
+    def __enter__(self) -> CorpusIndex:
+        try:
+            self._collection = self._registry.create("evaluation")
+            ingest_documents(
+                self._collection, self.cache, self._dataset.documents(), skip_unchanged=False, progress=self._progress
+            )
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._registry.close_all()
+        self.cache.close()
+        self._scratch.cleanup()
+
+    def require_collection(self) -> Collection:
+        if self._collection is None:
+            raise RuntimeError("CorpusIndex used outside its `with` block")
+        return self._collection
+
+    def pipeline(self, stages: Sequence[Stage] = ()) -> Pipeline:
+        return Pipeline(self._encoder, self._registry, self._search, stages)
+
+    def first_stage(self, text: str, top_k: int) -> tuple[FirstStage, float]:
+        """(the first stage for one query, its encode time in ms), encoding with the real encoder."""
+        collection = self.require_collection()
+        query = SearchQuery(text, top_k=top_k, explain=False)
+        start = time.perf_counter()
+        embedding = self._encoder.encode([text])[0]
+        encode_ms = (time.perf_counter() - start) * 1000.0
+        return self.pipeline().retrieve(collection, query, embedding), encode_ms
+
+    def candidate_lists(
+        self, query_ids: Sequence[str], texts: Mapping[str, str], qrels: Mapping[str, Mapping[str, int]]
+    ) -> CandidateLists:
+        """Padded (query, candidate) arrays from the first stage's top-K; queries encoded through the cache."""
+        collection = self.require_collection()
+        embeddings = self.cache.encode([texts[q] for q in query_ids])
+        k = self._search.candidates
+        scores = np.zeros((len(query_ids), k), dtype=np.float32)
+        labels = np.zeros((len(query_ids), k), dtype=bool)
+        mask = np.zeros((len(query_ids), k), dtype=bool)
+        base = self.pipeline()
+        for row, (query_id, embedding) in enumerate(zip(query_ids, embeddings, strict=True)):
+            matches = base.retrieve(collection, SearchQuery(texts[query_id], top_k=k), embedding).matches
+            judged = qrels.get(query_id, {})
+            for column, match in enumerate(matches):
+                scores[row, column] = match.score
+                labels[row, column] = judged.get(match.document.id, 0) > 0
+                mask[row, column] = True
+        return CandidateLists(embeddings, scores, labels, mask)

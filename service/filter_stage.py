@@ -1,0 +1,97 @@
+"""The Cosine Adapter as a pipeline stage: calibrated relevance per candidate, one global threshold, keep/drop."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from adapters import AdapterArtifactError, CosineAdapter, EncoderSignature, keep_mask
+from indexes import FloatArray
+from service.encoder import EncoderIdentity
+from service.errors import EncoderMismatchError
+from service.stages import Candidate, QueryContext, StageResult
+
+
+class CosineFilterStage:
+    """Keeps candidates whose calibrated relevance p >= τ (at least `min_results` per query).
+
+    Without an adapter the stage runs uncalibrated: it keeps everything, reports no relevance, and says so in
+    every response (`query.cosine.calibrated = false`). Scores pass through unchanged: the map is monotone, so
+    the order within a query is the first stage's.
+    """
+
+    name = "cosine"
+
+    def __init__(
+        self,
+        adapter: CosineAdapter | None,
+        *,
+        min_results: int = 1,
+        filtering: bool = True,
+        uncalibrated_reason: str = "no trained Cosine Adapter is configured",
+    ) -> None:
+        self._adapter = adapter
+        self._min_results = min_results
+        self._filtering = filtering
+        self._reason = uncalibrated_reason
+
+    @property
+    def adapter(self) -> CosineAdapter | None:
+        return self._adapter
+
+    @property
+    def min_results(self) -> int:
+        return self._min_results
+
+    @classmethod
+    def from_directory(
+        cls, directory: Path, encoder: EncoderIdentity, *, min_results: int = 1, filtering: bool = True
+    ) -> CosineFilterStage:
+        """Load the artifact in `directory`; a missing one gives the uncalibrated stage, another encoder's fails."""
+        if not (directory / "config.json").is_file():
+            return cls(
+                None, min_results=min_results, filtering=filtering, uncalibrated_reason=f"no adapter in {directory}"
+            )
+        try:
+            adapter = CosineAdapter.load(directory, EncoderSignature(encoder.name, encoder.dimension))
+        except AdapterArtifactError as exc:
+            raise EncoderMismatchError(str(exc), {"adapter": str(directory)}) from exc
+        return cls(adapter, min_results=min_results, filtering=filtering)
+
+    def apply(self, query: QueryContext, candidates: Sequence[Candidate], scores: FloatArray) -> StageResult:
+        raw = np.asarray([c.first_stage_score for c in candidates], dtype=np.float32)
+        if self._adapter is None:
+            return StageResult(
+                scores=scores,
+                keep=np.ones(len(candidates), dtype=bool),
+                query_explanation={"calibrated": False, "reason": self._reason},
+                candidate_explanations=[{"raw_cosine": float(s)} for s in raw],
+            )
+        probabilities, parameters = self._adapter.relevance(query.embedding, raw)
+        threshold = self._adapter.threshold
+        if self._filtering:
+            keep = keep_mask(probabilities[None, :], np.ones((1, len(raw)), dtype=bool), threshold, self._min_results)[
+                0
+            ]
+        else:
+            keep = np.ones(len(raw), dtype=bool)
+        return StageResult(
+            scores=scores,
+            keep=keep,
+            relevance=probabilities,
+            query_explanation={
+                "calibrated": True,
+                "threshold": threshold,
+                "family": self._adapter.family,
+                "parameters": parameters,
+                "filtering": self._filtering,
+                "min_results": self._min_results,
+                "kept": int(keep.sum()),
+            },
+            candidate_explanations=[
+                {"raw_cosine": float(s), "relevance": float(p), "kept": bool(k)}
+                for s, p, k in zip(raw, probabilities, keep, strict=True)
+            ],
+        )

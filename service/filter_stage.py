@@ -91,7 +91,12 @@ class CosineFilterStage:
                 "kept": int(keep.sum()),
             },
             candidate_explanations=[
-                {"raw_cosine": float(s), "relevance": float(p), "kept": bool(k)}
+                {
+                    "raw_cosine": float(s),
+                    "relevance": float(p),
+                    "above_threshold": bool(p >= threshold),
+                    "kept": bool(k),
+                }
                 for s, p, k in zip(raw, probabilities, keep, strict=True)
             ],
         )

@@ -160,6 +160,7 @@ def test_train_cosine_then_evaluate_the_cosine_variant_and_serve_it(
     for item in body["results"]:
         assert 0.0 <= item["relevance"] <= 1.0 and item["kept"] is True
         assert item["breakdown"]["cosine"]["relevance"] == item["relevance"]
+        assert item["breakdown"]["cosine"]["above_threshold"] == (item["relevance"] >= cosine["threshold"])
     relevances = [item["relevance"] for item in body["results"]]
     assert relevances == sorted(relevances, reverse=True)  # monotone: the dense order is kept
     assert all(r >= cosine["threshold"] for r in relevances[1:])

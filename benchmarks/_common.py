@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from indexes import Collection, Document
-from service.encoder import SentenceTransformerEncoder
+from service.encoder import Encoder
+from service.encoder_factory import load_encoder
 from service.errors import CollectionNotFoundError
 from service.ingest import IngestReport, ingest_documents
 from service.registry import CollectionRegistry
@@ -70,9 +71,9 @@ def set_threads(threads: int) -> None:
         faiss.omp_set_num_threads(threads)
 
 
-def make_encoder(settings: Settings) -> SentenceTransformerEncoder:
-    """The service's encoder: all-MiniLM-L6-v2 (bundled package) unless GLASSBOX_ENCODER__* say otherwise."""
-    return SentenceTransformerEncoder(settings.encoder)
+def make_encoder(settings: Settings) -> Encoder:
+    """The service's encoder (backend and model from GLASSBOX_ENCODER__*), as the server would load it."""
+    return load_encoder(settings)
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def _is_complete(collection: Collection, documents: Sequence[Document]) -> bool:
 
 def ensure_collection(
     settings: Settings,
-    encoder: SentenceTransformerEncoder,
+    encoder: Encoder,
     name: str,
     documents: Sequence[Document],
     factory: str | None = None,

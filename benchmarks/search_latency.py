@@ -59,7 +59,7 @@ from _common import (
 
 from evaluation import BeirDataset
 from indexes import Collection
-from service.encoder import SentenceTransformerEncoder
+from service.encoder import Encoder
 from service.registry import CollectionRegistry
 from service.settings import Settings
 
@@ -178,9 +178,7 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path) -> No
     raise RuntimeError(f"server not ready after {READY_TIMEOUT_S:.0f} s (log: {log_path})")
 
 
-def measure_floor(
-    encoder: SentenceTransformerEncoder, collection: Collection, texts: list[str], top_k: int
-) -> Measurement:
+def measure_floor(encoder: Encoder, collection: Collection, texts: list[str], top_k: int) -> Measurement:
     """Sequential in-process encode of one query + FaissIndex.search(k=top_k) of the same index."""
     latencies = []
     start = time.perf_counter()

@@ -53,6 +53,7 @@ class CollectionConfig:
     factory: str = "Flat"
     normalized: bool = True
     created_at: str = ""
+    encoder_backend: str = "torch"
 
 
 @dataclass(frozen=True)

@@ -45,16 +45,15 @@ def ingest(
 ) -> None:
     """Encode a dataset's documents and upsert them into a collection (resumable: unchanged docs are skipped)."""
     from service.datasets import read_documents, resolve_dataset
-    from service.encoder import SentenceTransformerEncoder
+    from service.encoder_factory import load_encoder, open_registry
     from service.ingest import ingest_documents
-    from service.registry import CollectionRegistry
 
     def body() -> None:
         settings = Settings()
         path = resolve_dataset(dataset, settings)
         documents = list(read_documents(path))
-        encoder = SentenceTransformerEncoder(settings.encoder)
-        registry = CollectionRegistry(settings.collections_dir, encoder.identity, settings.index)
+        encoder = load_encoder(settings)
+        registry = open_registry(settings, encoder)
         try:
             target = registry.get_or_create(collection, index)
             report = ingest_documents(target, encoder, documents, chunk_size=chunk_size, skip_unchanged=not reencode)
@@ -94,16 +93,15 @@ def search(
     from service.api.routes.search import search_response
     from service.api.schemas import SearchRequest
     from service.api.validation import check_search
-    from service.encoder import SentenceTransformerEncoder
+    from service.encoder_factory import load_encoder, open_registry
     from service.pipeline import Pipeline, SearchQuery
-    from service.registry import CollectionRegistry
     from service.stage_factory import build_stages
 
     def body() -> None:
         settings = Settings()
         check_search(SearchRequest(query=query, top_k=top_k), settings.search)
-        encoder = SentenceTransformerEncoder(settings.encoder)
-        registry = CollectionRegistry(settings.collections_dir, encoder.identity, settings.index, read_only=True)
+        encoder = load_encoder(settings)
+        registry = open_registry(settings, encoder, read_only=True)
         try:
             stages = build_stages(settings, encoder.identity)
             pipeline = Pipeline(encoder, registry, settings.search, stages)
@@ -134,7 +132,7 @@ def evaluate(
     # The evaluation harness sits above the service (it drives the pipeline); only this front door imports it.
     from evaluation import EvaluationConfig, markdown_table, run_evaluation, write_outputs
     from evaluation.variants import check_variant_names
-    from service.encoder import SentenceTransformerEncoder
+    from service.encoder_factory import load_encoder
 
     def body() -> None:
         settings = Settings()
@@ -147,7 +145,7 @@ def evaluate(
             adapters=adapters,
         )
         check_variant_names(config.variants)  # fail fast, before loading the model
-        encoder = SentenceTransformerEncoder(settings.encoder)
+        encoder = load_encoder(settings)
         result = run_evaluation(config, settings, encoder)
         written = write_outputs(result, out)
         typer.echo(markdown_table(result.report))
@@ -173,7 +171,7 @@ def train_cosine_command(
     """Train the Cosine Adapter (calibrated relevance filter) and choose its threshold τ on dev."""
     from adapters import FAMILIES, CosineTrainingConfig
     from evaluation.train_cosine import train_cosine
-    from service.encoder import SentenceTransformerEncoder
+    from service.encoder_factory import load_encoder
 
     def body() -> None:
         if family not in FAMILIES:
@@ -183,7 +181,7 @@ def train_cosine_command(
         config = CosineTrainingConfig(
             family=family, target_recall=target_recall, seed=seed, min_results=settings.filter.min_results
         )
-        encoder = SentenceTransformerEncoder(settings.encoder)
+        encoder = load_encoder(settings)
         report = train_cosine(Path(dataset), target, settings, encoder, config)
         dev = report["dev_returned_set"]
         typer.echo(

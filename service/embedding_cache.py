@@ -18,8 +18,9 @@ _SCHEMA = "CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, vector B
 
 
 def cache_key(identity: EncoderIdentity, text: str) -> str:
-    """sha256 over model name, model revision and text: a changed model or text never hits a stale entry."""
-    return hashlib.sha256(f"{identity.name}\0{identity.revision}\0{text}".encode()).hexdigest()
+    """sha256 over model name, revision, backend and text: a changed model, backend or text never hits a stale entry."""
+    key = f"{identity.name}\0{identity.revision}\0{identity.backend}\0{text}"
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 class CachingEncoder:

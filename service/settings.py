@@ -28,6 +28,13 @@ class EncoderSettings(BaseModel):
     threads: int | None = Field(
         None, ge=1, description="torch intra-op threads (process-wide); unset keeps torch's default (one per core)"
     )
+    backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "onnx",
+        description="what runs the model: torch, onnx (fp32, exported once to GLASSBOX_HOME/encoders) or onnx-int8",
+    )
+    allow_mixed_precision: bool = Field(
+        False, description="let an onnx-int8 encoder serve collections built in fp32 (torch/onnx), or the reverse"
+    )
 
 
 class IndexSettings(BaseModel):

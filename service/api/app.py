@@ -13,9 +13,9 @@ from service import __version__
 from service.api.errors import install_error_handlers
 from service.api.routes import collections, documents, health, search
 from service.api.schemas import ErrorResponse
-from service.encoder import Encoder, SentenceTransformerEncoder
+from service.encoder import Encoder
+from service.encoder_factory import load_encoder, open_registry
 from service.pipeline import Pipeline
-from service.registry import CollectionRegistry
 from service.settings import Settings
 from service.stage_factory import build_stages
 
@@ -38,10 +38,8 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        active_encoder: Encoder = (
-            encoder if encoder is not None else await run_in_threadpool(SentenceTransformerEncoder, resolved.encoder)
-        )
-        registry = CollectionRegistry(resolved.collections_dir, active_encoder.identity, resolved.index)
+        active_encoder: Encoder = encoder if encoder is not None else await run_in_threadpool(load_encoder, resolved)
+        registry = open_registry(resolved, active_encoder)
         await run_in_threadpool(registry.open_all)
         app.state.settings = resolved
         app.state.registry = registry

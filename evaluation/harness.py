@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,6 @@ class EvaluationConfig:
     drop_self_hits: bool = False
     adapters: Path | None = None
     seed: int = 42
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -126,7 +125,6 @@ def run_evaluation(
         "embedding_cache": {"hits": cache.hits, "misses": cache.misses},
         "seconds": round(time.perf_counter() - started, 1),
         "created_at": datetime.now(UTC).isoformat(),
-        **config.extra,
     }
     per_query = {name: result.per_query for name, result in scores.items()}
     return EvaluationResult(report, per_query, rankings)

@@ -32,7 +32,7 @@ from indexes.atomic import write_json_atomic
 from indexes.document_store import Document, DocumentStore
 from indexes.errors import ArtifactError, CollectionLockedError, InvalidInputError, ReadOnlyError
 from indexes.faiss_index import FaissIndex, SearchTuning
-from indexes.protocol import FloatArray
+from indexes.protocol import FloatArray, repeated_ids
 
 logger = logging.getLogger(__name__)
 
@@ -223,9 +223,8 @@ class Collection:
         """
         self._check_writable()
         ids = [doc.id for doc in documents]
-        if len(set(ids)) != len(ids):
-            seen: set[str] = set()
-            repeated = sorted({i for i in ids if i in seen or seen.add(i)})  # type: ignore[func-returns-value]
+        repeated = repeated_ids(ids)  # checked before the store writes anything
+        if repeated:
             raise InvalidInputError(f"duplicate ids in one batch: {repeated[:10]}")
         with self._mutex:
             seq = self._store.upsert(documents, vectors)

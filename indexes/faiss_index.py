@@ -34,7 +34,7 @@ from indexes.errors import (
     InvalidInputError,
     UnknownDocumentError,
 )
-from indexes.protocol import FloatArray, Hits
+from indexes.protocol import FloatArray, Hits, repeated_ids
 
 logger = logging.getLogger(__name__)
 
@@ -202,8 +202,7 @@ class FaissIndex:
             raise InvalidInputError(f"got {len(doc_ids)} ids but {matrix.shape[0]} vectors")
         if not np.isfinite(matrix).all():
             raise InvalidInputError("vectors contain NaN or infinite values")
-        seen: set[str] = set()
-        duplicates = sorted({d for d in doc_ids if d in seen or seen.add(d)})  # type: ignore[func-returns-value]
+        duplicates = repeated_ids(doc_ids)
         if duplicates:
             raise InvalidInputError(f"duplicate ids in one batch: {duplicates[:10]}")
         if not doc_ids:

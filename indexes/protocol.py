@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,15 @@ class Hits:
 
     def __len__(self) -> int:
         return len(self.doc_ids)
+
+
+def repeated_ids(doc_ids: Sequence[str]) -> list[str]:
+    """Ids that occur more than once, sorted.
+
+    >>> repeated_ids(["a", "b", "a", "c", "b"])
+    ['a', 'b']
+    """
+    return sorted(doc_id for doc_id, count in Counter(doc_ids).items() if count > 1)
 
 
 class VectorIndex(Protocol):

@@ -1,7 +1,8 @@
 """Exceptions raised by the kg package.
 
 KgError
-└── KgFormatError   a graph file that does not parse (names file and line)
+├── KgFormatError        a graph file that does not parse (names file and line)
+└── UnknownGraphError    a graph-set or part name that is not registered (lists the known names)
 """
 
 from __future__ import annotations
@@ -13,3 +14,7 @@ class KgError(Exception):
 
 class KgFormatError(KgError):
     """A knowledge-graph file that does not match its format."""
+
+
+class UnknownGraphError(KgError):
+    """A graph set or part name that is not registered."""

@@ -1,0 +1,213 @@
+"""The facade the service uses: load or build a graph, link texts to concepts, explain results with paths."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from kg.base import Mention, PathRationale
+from kg.cache import cached_graph
+from kg.embedding_linking import EmbeddingLinker, EmbeddingOptions, Encode
+from kg.graph import CompactGraph
+from kg.linking import EntityLinker, LabelTable, LinkingOptions, StemmedLinker, inflection_key
+from kg.loaders.wordnet import common_words as wordnet_common_words
+from kg.paths import PathOptions, PathSearch
+from kg.sets import TriplesFile, build_graph, source_files
+from kg.stopwords import COMMON_WORDS
+
+WORDNET_SYNSETS = "wordnet/wn30-synsets.tsv.gz"
+
+
+class KnowledgeGraph:
+    """A graph with its linker and path search: `link` documents at ingest, `link_query` and `explain` at search.
+
+    >>> from kg.builder import GraphBuilder
+    >>> b = GraphBuilder()
+    >>> b.add_node("C1", "atorvastatin", "Compound"); b.add_node("D1", "hypertension", "Disease")
+    >>> b.add_edge("C1", "treats", "D1")
+    >>> kg = KnowledgeGraph(b.build())
+    >>> query, document = kg.link_query("Do statins like atorvastatin help?"), kg.link("Hypertension in adults")
+    >>> [path.render() for path in kg.explain(query, document)]
+    ['atorvastatin —treats→ hypertension']
+    """
+
+    def __init__(
+        self,
+        graph: CompactGraph,
+        linking: LinkingOptions | None = None,
+        paths: PathOptions | None = None,
+        common_words: Iterable[str] = COMMON_WORDS,
+        linker: EntityLinker | None = None,
+        word_key: Callable[[str], str] = inflection_key,
+        search: PathSearch | None = None,
+        embedding_linker: EmbeddingLinker | None = None,
+    ) -> None:
+        """Wrap a built graph.
+
+        Args:
+            graph: the graph.
+            linking: label filters (defaults: `LinkingOptions()`).
+            paths: path search settings (defaults: `PathOptions()`).
+            common_words: casefolded words that gene symbols may not be (see `LinkingOptions.symbol_kinds`).
+            linker: a ready linker for this graph (skips building one); used by `without_frequent_labels`.
+            word_key: how the query side's second path reduces words (`inflection_key`, or `snowball_key`).
+            search: a ready path search over this graph (ignores `paths`); used by `without_frequent_labels`.
+            embedding_linker: the query side's third path (see `with_embedding_linker`); None leaves it off.
+        """
+        self.graph = graph
+        self.linking = linking or LinkingOptions()
+        self.linker = linker or EntityLinker(LabelTable.from_graph(graph, self.linking, frozenset(common_words)))
+        self.word_key = word_key
+        self.query_linker = StemmedLinker(self.linker.table, word_key)
+        self.path_search = search or PathSearch(graph, paths)
+        self.embedding_linker = embedding_linker
+
+    def with_embedding_linker(
+        self, encode: Encode, encoder_name: str, cache_dir: Path | None = None, options: EmbeddingOptions | None = None
+    ) -> KnowledgeGraph:
+        """A copy whose `link_query` also links query phrases to the concept names nearest by embedding.
+
+        Args:
+            encode: texts → (n, d) unit-length float32 rows (the serving encoder).
+            encoder_name: names the encoder in the cache file's key.
+            cache_dir: where the concept-name embeddings are cached (computed once: minutes on one CPU core).
+            options: threshold, phrase lengths, embedded node kinds.
+        """
+        linker = EmbeddingLinker.for_graph(self.graph, self.linker.table, encode, encoder_name, cache_dir, options)
+        return self._copy(self.linker, linker)
+
+    def _copy(self, linker: EntityLinker, embedding_linker: EmbeddingLinker | None) -> KnowledgeGraph:
+        return KnowledgeGraph(
+            self.graph,
+            self.linking,
+            linker=linker,
+            word_key=self.word_key,
+            search=self.path_search,
+            embedding_linker=embedding_linker,
+        )
+
+    @classmethod
+    def load(
+        cls,
+        kg_dir: Path,
+        names: Sequence[str] = ("biomedical",),
+        cache_dir: Path | None = None,
+        triples: Sequence[TriplesFile] = (),
+        linking: LinkingOptions | None = None,
+        paths: PathOptions | None = None,
+    ) -> KnowledgeGraph:
+        """Build the named graphs from `kg_dir`, or load them from `cache_dir` when their files are unchanged.
+
+        Args:
+            kg_dir: folder of the graph files (e.g. ``$GLASSBOX_DATA/kg``).
+            names: graph sets or parts (``biomedical``, ``general``, ``hetionet``, ``wordnet`` ...).
+            cache_dir: where built graphs are cached (the service passes ``GLASSBOX_HOME/kg``); None builds.
+            triples: users' own `head<TAB>relation<TAB>tail` graphs to add.
+            linking: label filters.
+            paths: path search settings.
+
+        Raises:
+            UnknownGraphError: an unknown graph name.
+            KgFormatError: a missing or malformed graph file.
+        """
+        sources = source_files(kg_dir, names, triples)
+
+        def build() -> CompactGraph:
+            return build_graph(kg_dir, names, triples)
+
+        graph = cached_graph(cache_dir, "+".join(names), sources, build)[0] if cache_dir else build()
+        options = linking or LinkingOptions()
+        words: frozenset[str] = COMMON_WORDS
+        if (kg_dir / WORDNET_SYNSETS).is_file() and options.symbol_kinds & set(graph.kinds):
+            words = words | wordnet_common_words(kg_dir / WORDNET_SYNSETS)
+        return cls(graph, options, paths, words)
+
+    @property
+    def num_nodes(self) -> int:
+        """Nodes in the graph."""
+        return self.graph.num_nodes
+
+    @property
+    def num_edges(self) -> int:
+        """Edges in the graph."""
+        return self.graph.num_edges
+
+    @property
+    def num_labels(self) -> int:
+        """Distinct normalised labels the linker matches."""
+        return len(self.linker.table.entries)
+
+    def node_name(self, concept_id: str) -> str:
+        """The readable name of a concept.
+
+        Raises:
+            KgError: the concept is not in the graph.
+        """
+        return self.graph.names[self.graph.node_index(concept_id)]
+
+    def link(self, text: str) -> list[Mention]:
+        """Exact (normalised, whole-word) mentions of concepts in a text; for documents at ingest."""
+        return self.linker.link(text)
+
+    def link_query(self, text: str) -> list[Mention]:
+        """Exact mentions, then stemmed matches (`method` "stem") where no exact mention overlaps, then (with an
+        embedding linker; by default only when neither found anything, see `EmbeddingOptions.fallback_only`)
+        phrases nearest to a concept name (`method` "embedding") where neither overlaps; in text order."""
+        exact = self.linker.link(text)
+        spans = [(m.start, m.end) for m in exact]
+        extra = [m for m in self.query_linker.link(text) if all(m.end <= a or m.start >= b for a, b in spans)]
+        linker = self.embedding_linker
+        if linker is not None and not (linker.options.fallback_only and (exact or extra)):
+            taken = sorted({*spans, *((m.start, m.end) for m in extra)})
+            extra += linker.link(text, self.linker.table, taken)
+        return sorted([*exact, *extra], key=lambda m: (m.start, m.end, m.concept_id))
+
+    def paths_between(
+        self, query_concepts: Sequence[str], documents: Sequence[Sequence[str]]
+    ) -> list[list[PathRationale]]:
+        """The best paths from the query concepts to each document's concepts (ids; unknown ids are ignored).
+
+        The query side is expanded once and reused for every document, which is what keeps 10 results cheap.
+        """
+        index = self.graph.index
+        near = self.path_search.neighbourhood([index[c] for c in query_concepts if c in index])
+        return self.path_search.best_paths_many(near, [[index[c] for c in doc if c in index] for doc in documents])
+
+    def explain_many(
+        self, query_mentions: Sequence[Mention], documents: Sequence[Sequence[Mention]]
+    ) -> list[list[PathRationale]]:
+        """`explain` for several documents (e.g. the 10 results of one query), best paths first for each."""
+        query = [m.concept_id for m in query_mentions]
+        return self.paths_between(query, [[m.concept_id for m in doc] for doc in documents])
+
+    def explain(self, query_mentions: Sequence[Mention], document_mentions: Sequence[Mention]) -> list[PathRationale]:
+        """The best paths (default ≤ 3 edges, best 3) from the query's concepts to the document's concepts.
+
+        A concept that the query and the document both mention comes first, as a path with no edges (a shared
+        concept, `PathRationale.shared`, score 1), unless `PathOptions.shared_concepts` is off.
+
+        >>> from kg.builder import GraphBuilder
+        >>> b = GraphBuilder()
+        >>> b.add_node("C1", "atorvastatin", "Compound"); b.add_node("D1", "hypertension", "Disease")
+        >>> b.add_edge("C1", "treats", "D1")
+        >>> kg = KnowledgeGraph(b.build())
+        >>> query = kg.link_query("Atorvastatin for hypertension?")
+        >>> [p.render() for p in kg.explain(query, kg.link("Hypertension in adults"))]
+        ['hypertension (in query and document)']
+        """
+        return self.explain_many(query_mentions, [document_mentions])[0]
+
+    def without_frequent_labels(
+        self, texts: Iterable[str], max_document_frequency: float | None = None
+    ) -> KnowledgeGraph:
+        """A copy whose linkers drop labels found in more than `max_document_frequency` of `texts`.
+
+        Args:
+            texts: a document collection (e.g. the corpus being ingested).
+            max_document_frequency: the largest share of texts a label may occur in (default from `LinkingOptions`).
+
+        Raises:
+            ValueError: the share is not in (0, 1].
+        """
+        share = self.linking.max_document_frequency if max_document_frequency is None else max_document_frequency
+        return self._copy(self.linker.without_frequent_labels(texts, share), self.embedding_linker)

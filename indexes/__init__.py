@@ -1,6 +1,6 @@
 """Vector indexes and document storage: FAISS behind a small protocol, SQLite beside it, kept consistent."""
 
-from indexes.collection import Collection, CollectionConfig, Match, matches_filter
+from indexes.collection import Collection, CollectionConfig, Match, lexical_text, matches_filter
 from indexes.document_store import ChangeSet, Document, DocumentStore
 from indexes.errors import (
     ArtifactError,
@@ -14,10 +14,15 @@ from indexes.errors import (
     UnknownDocumentError,
 )
 from indexes.faiss_index import FaissIndex, SearchTuning, build_faiss_index, gpu_count
+from indexes.lexical import Analyzer, Bm25Index, Bm25Parameters, Bm25Scores
 from indexes.protocol import FloatArray, Hits, VectorIndex
 
 __all__ = [
+    "Analyzer",
     "ArtifactError",
+    "Bm25Index",
+    "Bm25Parameters",
+    "Bm25Scores",
     "ChangeSet",
     "Collection",
     "CollectionConfig",
@@ -39,5 +44,6 @@ __all__ = [
     "VectorIndex",
     "build_faiss_index",
     "gpu_count",
+    "lexical_text",
     "matches_filter",
 ]

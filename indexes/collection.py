@@ -1,15 +1,16 @@
-"""A collection: one document store and one FAISS index kept consistent on disk, in one directory.
+"""A collection: one document store, one FAISS index and one BM25 index kept consistent, in one directory.
 
 Layout of a collection directory::
 
     manifest.json       what built it (encoder, dimension, factory), counts, versions; rewritten at each snapshot
-    documents.sqlite    documents + embeddings + change sequence (the durable source of truth)
+    documents.sqlite    documents + embeddings + lexical term counts + change sequence (the durable source of truth)
     faiss/CURRENT       names the current FAISS snapshot directory (replaced atomically)
     faiss/snap-*/       index.faiss, vectors.npy, keys.npy, doc_ids.json, manifest.json
     .lock               held (flock) by the one process that has the collection open for writing
 
-A write commits to SQLite first and only then changes the in-memory index, so an acknowledged write is on disk.
-Opening replays whatever the SQLite change log holds beyond the snapshot's sequence number.
+A write commits to SQLite first and only then changes the in-memory indexes, so an acknowledged write is on disk.
+Opening replays whatever the SQLite change log holds beyond the FAISS snapshot's sequence number, and rebuilds the
+BM25 index from the term counts stored in the document rows (written in the same transaction as the document).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from indexes.atomic import write_json_atomic
 from indexes.document_store import Document, DocumentStore
 from indexes.errors import ArtifactError, CollectionLockedError, InvalidInputError, ReadOnlyError
 from indexes.faiss_index import FaissIndex, SearchTuning
-from indexes.protocol import FloatArray, repeated_ids
+from indexes.lexical import Analyzer, Bm25Index, Bm25Parameters, Bm25Scores
+from indexes.protocol import FloatArray, Hits, repeated_ids
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +56,13 @@ class CollectionConfig:
     normalized: bool = True
     created_at: str = ""
     encoder_backend: str = "torch"
+    lexical_stemmer: str = "english"
+    lexical_stopwords: str = "english"
+
+    @property
+    def analyzer(self) -> Analyzer:
+        """How this collection's documents (and queries against it) are split into BM25 terms."""
+        return Analyzer(self.lexical_stemmer, self.lexical_stopwords)
 
 
 @dataclass(frozen=True)
@@ -88,11 +97,14 @@ class Collection:
         read_only: bool,
         lock_file: IO[str] | None,
         snapshot_every: int,
+        bm25: Bm25Parameters | None,
     ) -> None:
         self._directory = directory
         self._config = config
+        self._analyzer = config.analyzer
         self._store = store
         self._index = index
+        self._lexical = Bm25Index(bm25)
         self._read_only = read_only
         self._lock_file = lock_file
         self._snapshot_every = snapshot_every
@@ -110,10 +122,12 @@ class Collection:
         config: CollectionConfig,
         tuning: SearchTuning | None = None,
         snapshot_every: int = 50_000,
+        bm25: Bm25Parameters | None = None,
     ) -> Collection:
         """Create a new, empty collection in `directory` (which must not hold one)."""
         if (directory / _STORE_FILE).exists():
             raise ArtifactError(f"a collection already exists in {directory}")
+        config.analyzer  # noqa: B018 - validates the analyser settings before anything is written
         index = FaissIndex(config.dimension, config.factory, tuning)  # validates factory and device first
         directory.mkdir(parents=True, exist_ok=True)
         lock_file = _acquire_lock(directory)
@@ -132,6 +146,7 @@ class Collection:
             read_only=False,
             lock_file=lock_file,
             snapshot_every=snapshot_every,
+            bm25=bm25,
         )
         collection.snapshot()
         return collection
@@ -144,6 +159,7 @@ class Collection:
         *,
         read_only: bool = False,
         snapshot_every: int = 50_000,
+        bm25: Bm25Parameters | None = None,
     ) -> Collection:
         """Open an existing collection, replaying writes made after its last snapshot.
 
@@ -176,8 +192,10 @@ class Collection:
             read_only=read_only,
             lock_file=lock_file,
             snapshot_every=snapshot_every,
+            bm25=bm25,
         )
         collection._replay(applied)
+        collection._load_lexical()
         return collection
 
     def close(self) -> None:
@@ -210,6 +228,14 @@ class Collection:
     def index(self) -> FaissIndex:
         return self._index
 
+    @property
+    def lexical(self) -> Bm25Index:
+        return self._lexical
+
+    @property
+    def analyzer(self) -> Analyzer:
+        return self._analyzer
+
     def __len__(self) -> int:
         return len(self._index)
 
@@ -226,9 +252,11 @@ class Collection:
         repeated = repeated_ids(ids)  # checked before the store writes anything
         if repeated:
             raise InvalidInputError(f"duplicate ids in one batch: {repeated[:10]}")
+        term_counts = [self._analyzer.term_counts(lexical_text(doc)) for doc in documents]
         with self._mutex:
-            seq = self._store.upsert(documents, vectors)
+            seq = self._store.upsert(documents, vectors, term_counts)
             self._index.upsert(ids, vectors)
+            self._lexical.upsert(ids, term_counts)
             self._after_write(seq, len(ids))
 
     def delete(self, ids: Sequence[str]) -> list[str]:
@@ -237,6 +265,7 @@ class Collection:
         with self._mutex:
             seq, existing = self._store.delete(ids)
             self._index.delete(existing)
+            self._lexical.delete(existing)
             self._after_write(seq, len(existing))
         return existing
 
@@ -286,6 +315,33 @@ class Collection:
             results.append(self._search_one(query[None, :], k, where or {}, overfetch))
         return results
 
+    def nearest(self, query: FloatArray, k: int) -> Hits:
+        """The k nearest documents' ids and exact inner products for one (d,) query, without reading documents."""
+        with self._mutex:
+            return self._index.search(np.asarray(query, dtype=np.float32)[None, :], k)[0]
+
+    def lexical_scores(self, text: str) -> Bm25Scores:
+        """Every document's BM25 score for a query text, computed once (read top-k and given ids from it)."""
+        return self._lexical.scores(self._analyzer.terms(text))
+
+    def lexical_search(self, scores: Bm25Scores, k: int, where: Mapping[str, Any] | None = None) -> list[Match]:
+        """The k best documents by BM25 (only those sharing a term with the query), best first.
+
+        With `where`, documents are read in BM25 order, a page at a time, until k pass the metadata filter.
+        """
+        ranked_scores, ids = scores.ranked() if where else scores.top(k)
+        page_size = max(k, 100) if where else k
+        matches: list[Match] = []
+        for start in range(0, len(ids), page_size):
+            page = ids[start : start + page_size]
+            documents = self._store.get(page)
+            for doc_id, score in zip(page, ranked_scores[start : start + len(page)].tolist(), strict=True):
+                if doc_id in documents and matches_filter(documents[doc_id].metadata, where or {}):
+                    matches.append(Match(documents[doc_id], score))
+                    if len(matches) == k:
+                        return matches
+        return matches
+
     def describe(self) -> dict[str, Any]:
         """The manifest: configuration, counts and library versions."""
         return {
@@ -298,11 +354,15 @@ class Collection:
         }
 
     def verify(self) -> tuple[set[str], set[str]]:
-        """(ids indexed without a stored document, stored ids missing from the index); both empty when sound."""
+        """(ids in the FAISS or BM25 index without a stored document, stored ids missing from either index).
+
+        Both are empty when the three stores agree.
+        """
         with self._mutex:
-            indexed = set(self._index.doc_ids())
+            dense = set(self._index.doc_ids())
+            lexical = set(self._lexical.doc_ids())
             stored = self._store.ids()
-        return indexed - stored, stored - indexed
+        return (dense | lexical) - stored, (stored - dense) | (stored - lexical)
 
     # ------------------------------------------------------------------ internals
 
@@ -341,6 +401,28 @@ class Collection:
                     f"vectors, store holds {self._store.count()} documents"
                 )
 
+    def _load_lexical(self) -> None:
+        """Build the BM25 index from the stored term counts, analysing rows stored without them."""
+        ids: list[str] = []
+        counts: list[dict[str, int]] = []
+        missing: list[str] = []
+        for doc_id, terms in self._store.term_counts():
+            if terms is None:
+                missing.append(doc_id)
+            else:
+                ids.append(doc_id)
+                counts.append(terms)
+        backfill: dict[str, dict[str, int]] = {}
+        for start in range(0, len(missing), 1000):
+            for doc_id, doc in self._store.get(missing[start : start + 1000]).items():
+                backfill[doc_id] = self._analyzer.term_counts(lexical_text(doc))
+        if backfill:
+            logger.info("analysed %d documents of %s stored before BM25 terms were", len(backfill), self._directory)
+            if not self._read_only:
+                self._store.set_term_counts(backfill)
+        with self._mutex:
+            self._lexical.upsert([*ids, *backfill], [*counts, *backfill.values()])
+
     def _after_write(self, seq: int, changed: int) -> None:
         self._applied_seq = seq
         self._changes_since_snapshot += changed
@@ -352,6 +434,15 @@ class Collection:
             raise ReadOnlyError(f"collection {self._config.name!r} is open read-only")
         if self._closed:
             raise ReadOnlyError(f"collection {self._config.name!r} is closed")
+
+
+def lexical_text(document: Document) -> str:
+    """What BM25 indexes of a document: its title and text.
+
+    >>> lexical_text(Document("d", "Statins", "lower cholesterol"))
+    'Statins lower cholesterol'
+    """
+    return f"{document.title} {document.text}".strip()
 
 
 def _read_config(directory: Path, read_only: bool) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""SQLite document store: documents, their embeddings and a change sequence, the durable source of truth.
+"""SQLite document store: documents, their embeddings, lexical terms and a change sequence, the source of truth.
 
 Every write batch takes the next sequence number. Upserted rows carry it; deleted ids are recorded in `deletions`
 with it. A FAISS snapshot records the last sequence it contains, so after a crash the index is brought up to date
@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS documents (
     metadata TEXT NOT NULL,
     content_hash TEXT NOT NULL,
     embedding BLOB NOT NULL,
-    seq INTEGER NOT NULL
+    seq INTEGER NOT NULL,
+    terms TEXT
 );
 CREATE INDEX IF NOT EXISTS documents_by_seq ON documents(seq);
 CREATE TABLE IF NOT EXISTS deletions (id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
@@ -91,6 +92,8 @@ class DocumentStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
+            self._migrate()
+        self._has_terms = self._column_exists("terms")
 
     @property
     def path(self) -> Path:
@@ -118,18 +121,25 @@ class DocumentStore:
 
     # ------------------------------------------------------------------ writes
 
-    def upsert(self, documents: Sequence[Document], vectors: FloatArray) -> int:
-        """Insert or replace `documents` with their (n, d) vectors in one transaction; returns its sequence."""
+    def upsert(
+        self, documents: Sequence[Document], vectors: FloatArray, term_counts: Sequence[Mapping[str, int]]
+    ) -> int:
+        """Insert or replace `documents` with their (n, d) vectors and lexical term counts in one transaction.
+
+        Returns the transaction's sequence number.
+        """
         self._check_writable()
         matrix = np.ascontiguousarray(vectors, dtype=np.float32)
         if matrix.ndim != 2 or matrix.shape[0] != len(documents):
             raise InvalidInputError(f"got {len(documents)} documents but vectors of shape {matrix.shape}")
+        if len(term_counts) != len(documents):
+            raise InvalidInputError(f"got {len(documents)} documents but {len(term_counts)} term-count maps")
         if matrix.shape[1] != self._dimension:
             raise DimensionMismatchError(f"vectors have dimension {matrix.shape[1]}, the store has {self._dimension}")
         with self._lock, self._transaction() as seq:
             self._db.executemany(
-                "INSERT OR REPLACE INTO documents(id, title, text, metadata, content_hash, embedding, seq) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO documents(id, title, text, metadata, content_hash, embedding, seq, terms) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         doc.id,
@@ -139,8 +149,9 @@ class DocumentStore:
                         doc.content_hash,
                         vector.tobytes(),
                         seq,
+                        json.dumps(counts, ensure_ascii=False),
                     )
-                    for doc, vector in zip(documents, matrix, strict=True)
+                    for doc, vector, counts in zip(documents, matrix, term_counts, strict=True)
                 ],
             )
             for chunk in _chunks([doc.id for doc in documents]):
@@ -200,6 +211,31 @@ class DocumentStore:
         with self._lock:
             return {str(row[0]) for row in self._db.execute("SELECT id FROM documents")}
 
+    def term_counts(self) -> Iterator[tuple[str, dict[str, int] | None]]:
+        """Every document's id with its stored term counts (None for rows written before terms were stored)."""
+        with self._lock:
+            if not self._has_terms:
+                rows = [(str(row[0]), None) for row in self._db.execute("SELECT id FROM documents")]
+            else:
+                rows = list(self._db.execute("SELECT id, terms FROM documents"))
+        for doc_id, raw in rows:
+            yield str(doc_id), (None if raw is None else json.loads(raw))
+
+    def set_term_counts(self, counts: Mapping[str, Mapping[str, int]]) -> None:
+        """Store term counts for existing rows (back-filling a store made before terms were stored)."""
+        self._check_writable()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "UPDATE documents SET terms = ? WHERE id = ?",
+                    [(json.dumps(terms, ensure_ascii=False), doc_id) for doc_id, terms in counts.items()],
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
     def changes_since(self, seq: int) -> ChangeSet:
         """Everything written after sequence `seq`: the current vectors of upserted ids and the deleted ids."""
         with self._lock:
@@ -216,6 +252,15 @@ class DocumentStore:
         return ChangeSet([str(row[0]) for row in rows], vectors, deleted, last)
 
     # ------------------------------------------------------------------ internals
+
+    def _column_exists(self, column: str) -> bool:
+        with self._lock:
+            return any(row[1] == column for row in self._db.execute("PRAGMA table_info(documents)"))
+
+    def _migrate(self) -> None:
+        """Bring a store written by an older version up to this schema (additive changes only)."""
+        if not self._column_exists("terms"):
+            self._db.execute("ALTER TABLE documents ADD COLUMN terms TEXT")
 
     def _existing_ids(self, ids: Sequence[str]) -> set[str]:
         existing: set[str] = set()

@@ -124,12 +124,12 @@ def test_open_and_create_refuse_wrong_directories(tmp_path: Path) -> None:
 
 def test_store_sequences_and_change_log(tmp_path: Path, vectors: np.ndarray) -> None:
     store = DocumentStore(tmp_path / "s.sqlite", D)
-    first = store.upsert(docs(3), vectors[:3])
+    first = store.upsert(docs(3), vectors[:3], [{"text": 1}] * 3)
     second, deleted = store.delete(["d1", "zz"])
     assert (first, second, deleted) == (1, 2, ["d1"])
     changes = store.changes_since(first)
     assert changes.upserted_ids == [] and changes.deleted_ids == ["d1"] and changes.last_seq == 2
-    store.upsert([Document("d1", "back")], vectors[3:4])
+    store.upsert([Document("d1", "back")], vectors[3:4], [{"back": 1}])
     changes = store.changes_since(second)
     assert changes.upserted_ids == ["d1"] and changes.deleted_ids == []
     np.testing.assert_array_equal(changes.upserted_vectors[0], vectors[3])

@@ -25,6 +25,7 @@ from adapters.errors import AdapterError
 
 FAMILIES = ("linear", "power")
 SCORE_FEATURES = 4
+ARM_FEATURES = 2 * SCORE_FEATURES  # hybrid first stage: the shape of each arm's score list
 _MIN_POSITIVE = 1e-4
 
 
@@ -41,6 +42,22 @@ def score_list_features(scores: npt.NDArray[np.float32]) -> npt.NDArray[np.float
     return np.array([ordered[0], ordered.mean(), ordered.std(), ordered[0] - tenth], dtype=np.float32)
 
 
+def arm_features(dense: npt.NDArray[np.float32], lexical: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """(8,) features of a fused candidate list: the score-list shape of its cosines and of its log(1 + BM25).
+
+    With them the map over fused scores knows, per query, how strong each arm's evidence was.
+
+    >>> arm_features(np.array([0.9, 0.5], "f4"), np.array([0.0, 0.0], "f4")).shape
+    (8,)
+    """
+    return np.concatenate(
+        [
+            score_list_features(np.asarray(dense, np.float32)),
+            score_list_features(np.log1p(np.asarray(lexical, np.float32))),
+        ]
+    ).astype(np.float32)
+
+
 class CosineAdapter(Adapter):
     """Maps (query embedding, score-list features, raw cosines) to calibrated relevance probabilities.
 
@@ -49,21 +66,43 @@ class CosineAdapter(Adapter):
         hidden: hidden units of the parameter MLP.
         family: "linear" or "power".
         threshold: the global τ on p (set after training, stored with the weights).
+        arm_features: 0 for a dense first stage; `ARM_FEATURES` when it maps fused hybrid scores and also reads
+            each arm's score-list shape (`arm_features()`).
+        first_stage: the first stage whose scores it was trained to map ("dense" or "hybrid"); serving it on
+            another first stage's scores would be meaningless, so the service refuses that.
     """
 
     kind: ClassVar[str] = "cosine"
-    config_keys: ClassVar[tuple[str, ...]] = ("dimension", "hidden", "family", "threshold")
+    config_keys: ClassVar[tuple[str, ...]] = (
+        "dimension",
+        "hidden",
+        "family",
+        "threshold",
+        "arm_features",
+        "first_stage",
+    )
 
-    def __init__(self, dimension: int, hidden: int = 64, family: str = "linear", threshold: float = 0.5) -> None:
+    def __init__(
+        self,
+        dimension: int,
+        hidden: int = 64,
+        family: str = "linear",
+        threshold: float = 0.5,
+        arm_features: int = 0,
+        first_stage: str = "dense",
+    ) -> None:
         super().__init__()
         if family not in FAMILIES:
             raise AdapterError(f"family must be one of {FAMILIES}, got {family!r}")
         if not 0.0 < threshold < 1.0:
             raise AdapterError(f"threshold must be in (0, 1), got {threshold}")
+        if arm_features not in (0, ARM_FEATURES):
+            raise AdapterError(f"arm_features must be 0 or {ARM_FEATURES}, got {arm_features}")
         self.dimension, self.hidden, self.family, self.threshold = dimension, hidden, family, float(threshold)
+        self.arm_features, self.first_stage = arm_features, first_stage
         self.parameter_names = ("a", "b") if family == "linear" else ("a", "b", "c")
         last = nn.Linear(hidden, len(self.parameter_names))
-        self.net = nn.Sequential(nn.Linear(dimension + SCORE_FEATURES, hidden), nn.ReLU(), last)
+        self.net = nn.Sequential(nn.Linear(dimension + SCORE_FEATURES + arm_features, hidden), nn.ReLU(), last)
         with torch.no_grad():  # start near p = sigmoid(10·s - 6): increasing, roughly centred on typical cosines
             last.weight.mul_(0.01)
             start = [_inverse_softplus(10.0), -6.0]
@@ -90,19 +129,26 @@ class CosineAdapter(Adapter):
         return a * unit.pow(c) + b
 
     def forward(self, queries: torch.Tensor, features: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        """Logits f(s), shape (q, n), for queries (q, d), features (q, 4) and raw cosines (q, n)."""
+        """Logits f(s), shape (q, n), for queries (q, d), features (q, 4 + arm_features) and raw scores (q, n)."""
         return self.logits(self.map_parameters(queries, features), scores)
 
     def relevance(
-        self, query: npt.NDArray[np.float32], scores: npt.NDArray[np.float32]
+        self,
+        query: npt.NDArray[np.float32],
+        scores: npt.NDArray[np.float32],
+        extra_features: npt.NDArray[np.float32] | None = None,
     ) -> tuple[npt.NDArray[np.float32], dict[str, float]]:
-        """One query: (n,) probabilities for its raw cosines, and the map parameters by name.
+        """One query: (n,) probabilities for its raw scores, and the map parameters by name.
 
+        `extra_features` are the (arm_features,) `arm_features()` of a hybrid candidate list.
         Computed in numpy from the current weights (the same arithmetic as `forward`): serving one query
         through torch's per-operation dispatch costs several times more than the arithmetic itself.
         """
+        extra = np.zeros(0, np.float32) if extra_features is None else np.asarray(extra_features, np.float32)
+        if extra.shape != (self.arm_features,):
+            raise AdapterError(f"this adapter reads {self.arm_features} arm features, got shape {extra.shape}")
         first, last = cast(nn.Linear, self.net[0]), cast(nn.Linear, self.net[2])
-        inputs = np.concatenate([np.asarray(query, dtype=np.float32), score_list_features(scores)])
+        inputs = np.concatenate([np.asarray(query, dtype=np.float32), score_list_features(scores), extra])
         hidden = np.maximum(first.weight.detach().numpy() @ inputs + first.bias.detach().numpy(), 0.0)
         raw = last.weight.detach().numpy() @ hidden + last.bias.detach().numpy()
         a = _softplus(raw[0]) + _MIN_POSITIVE

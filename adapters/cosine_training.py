@@ -32,12 +32,17 @@ class CandidateLists:
         scores: (m, K) float32 raw cosines, in first-stage order; padding is 0.
         labels: (m, K) bool, True where the candidate is relevant (qrel grade > 0).
         mask: (m, K) bool, True for real entries.
+        extra: (m, F) float32 per-query features beyond the score list's shape (`arm_features()` of a hybrid
+            first stage), or None.
+        first_stage: the first stage the lists come from ("dense", "hybrid", ...).
     """
 
     queries: npt.NDArray[np.float32]
     scores: npt.NDArray[np.float32]
     labels: npt.NDArray[np.bool_]
     mask: npt.NDArray[np.bool_]
+    extra: npt.NDArray[np.float32] | None = None
+    first_stage: str = "dense"
 
     def __post_init__(self) -> None:
         m, k = self.scores.shape
@@ -46,10 +51,19 @@ class CandidateLists:
                 f"inconsistent candidate lists: queries {self.queries.shape}, scores {self.scores.shape}, "
                 f"labels {self.labels.shape}, mask {self.mask.shape}"
             )
+        if self.extra is not None and self.extra.shape[0] != m:
+            raise AdapterError(f"extra features {self.extra.shape} do not match {m} queries")
+
+    @property
+    def extra_width(self) -> int:
+        return 0 if self.extra is None else int(self.extra.shape[1])
 
     def features(self) -> npt.NDArray[np.float32]:
-        """(m, 4) score-list features, computed from real entries only."""
-        return np.stack([score_list_features(row[keep]) for row, keep in zip(self.scores, self.mask, strict=True)])
+        """(m, 4 + F) score-list features (from real entries only), then the extra features."""
+        shape = np.stack([score_list_features(row[keep]) for row, keep in zip(self.scores, self.mask, strict=True)])
+        if self.extra is None:
+            return shape
+        return np.concatenate([shape, self.extra], axis=1).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -120,7 +134,18 @@ def fit_cosine_adapter(
     started = time.perf_counter()
     torch.manual_seed(config.seed)
     generator = np.random.default_rng(config.seed)
-    model = CosineAdapter(train.queries.shape[1], config.hidden, config.family)
+    if (train.extra_width, train.first_stage) != (dev.extra_width, dev.first_stage):
+        raise AdapterError(
+            f"train and dev lists differ: {train.first_stage} with {train.extra_width} extra features vs "
+            f"{dev.first_stage} with {dev.extra_width}"
+        )
+    model = CosineAdapter(
+        train.queries.shape[1],
+        config.hidden,
+        config.family,
+        arm_features=train.extra_width,
+        first_stage=train.first_stage,
+    )
     optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     train_tensors, dev_tensors = _tensors(train), _tensors(dev)
     best_loss, best_state, best_epoch, history = float("inf"), copy.deepcopy(model.state_dict()), 0, []

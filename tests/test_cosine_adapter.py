@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from adapters import (
     CosineTrainingConfig,
     EncoderSignature,
     average_precision,
+    best_prefix_cut,
     choose_threshold,
     choose_top_k,
     expected_calibration_error,
@@ -144,3 +146,19 @@ def test_numpy_serving_path_matches_the_torch_forward(family: str) -> None:
     served, _ = adapter.relevance(query, scores)
     lists = CandidateLists(query[None, :], scores[None, :], np.zeros((1, 100), bool), np.ones((1, 100), bool))
     np.testing.assert_allclose(served, predict(adapter, lists)[0], atol=1e-5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 2))
+def test_best_prefix_cut_is_the_exhaustive_optimum(seed: int, min_results: int) -> None:
+    """Dinkelbach's answer equals trying every combination of per-row prefix lengths (small cases)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.random((3, 4)) < 0.3
+    mask = np.ones((3, 4), bool)
+    mask[0, 3] = False
+    best = 0.0
+    lengths = mask.sum(axis=1)
+    for cuts in itertools.product(*[range(min(min_results, n), n + 1) for n in lengths]):
+        kept = mask & (np.arange(4)[None, :] < np.array(cuts)[:, None])
+        best = max(best, set_scores(kept, labels, mask).f1)
+    assert best_prefix_cut(labels, mask, min_results).f1 == pytest.approx(best)

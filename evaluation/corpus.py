@@ -10,11 +10,12 @@ from types import TracebackType
 
 import numpy as np
 
-from adapters import CandidateLists
+from adapters import ARM_FEATURES, CandidateLists, arm_features
 from evaluation.beir import BeirDataset
 from indexes import Collection
 from service.embedding_cache import CachingEncoder
 from service.encoder import Encoder
+from service.first_stage import FirstStageRetriever
 from service.ingest import ingest_documents
 from service.pipeline import FirstStage, Pipeline, SearchQuery
 from service.registry import CollectionRegistry
@@ -41,7 +42,9 @@ class CorpusIndex:
         self._progress = progress
         self.cache = CachingEncoder(encoder, settings.home / "cache" / "embeddings.sqlite")
         self._scratch = tempfile.TemporaryDirectory(prefix="glassbox-eval-")
-        self._registry = CollectionRegistry(Path(self._scratch.name), encoder.identity, settings.index)
+        self._registry = CollectionRegistry(
+            Path(self._scratch.name), encoder.identity, settings.index, lexical=settings.lexical
+        )
         self._collection: Collection | None = None
 
     def __enter__(self) -> CorpusIndex:
@@ -70,34 +73,50 @@ class CorpusIndex:
             raise RuntimeError("CorpusIndex used outside its `with` block")
         return self._collection
 
-    def pipeline(self, stages: Sequence[Stage] = ()) -> Pipeline:
-        return Pipeline(self._encoder, self._registry, self._search, stages)
+    def pipeline(self, stages: Sequence[Stage] = (), retriever: FirstStageRetriever | None = None) -> Pipeline:
+        """A pipeline over this corpus: `retriever` is the first stage (default dense), then `stages`."""
+        return Pipeline(self._encoder, self._registry, self._search, stages, retriever)
 
-    def first_stage(self, text: str, top_k: int) -> tuple[FirstStage, float]:
+    def first_stage(
+        self, text: str, top_k: int, retriever: FirstStageRetriever | None = None
+    ) -> tuple[FirstStage, float]:
         """(the first stage for one query, its encode time in ms), encoding with the real encoder."""
         collection = self.require_collection()
         query = SearchQuery(text, top_k=top_k, explain=False)
         start = time.perf_counter()
         embedding = self._encoder.encode([text])[0]
         encode_ms = (time.perf_counter() - start) * 1000.0
-        return self.pipeline().retrieve(collection, query, embedding), encode_ms
+        return self.pipeline(retriever=retriever).retrieve(collection, query, embedding), encode_ms
 
     def candidate_lists(
-        self, query_ids: Sequence[str], texts: Mapping[str, str], qrels: Mapping[str, Mapping[str, int]]
+        self,
+        query_ids: Sequence[str],
+        texts: Mapping[str, str],
+        qrels: Mapping[str, Mapping[str, int]],
+        retriever: FirstStageRetriever | None = None,
     ) -> CandidateLists:
         """Padded (query, candidate) arrays from the first stage's top-K; queries encoded through the cache."""
         collection = self.require_collection()
         embeddings = self.cache.encode([texts[q] for q in query_ids])
         k = self._search.candidates
         scores = np.zeros((len(query_ids), k), dtype=np.float32)
+        extra = np.zeros((len(query_ids), ARM_FEATURES), dtype=np.float32)
         labels = np.zeros((len(query_ids), k), dtype=bool)
         mask = np.zeros((len(query_ids), k), dtype=bool)
-        base = self.pipeline()
+        base = self.pipeline(retriever=retriever)
         for row, (query_id, embedding) in enumerate(zip(query_ids, embeddings, strict=True)):
-            matches = base.retrieve(collection, SearchQuery(texts[query_id], top_k=k), embedding).matches
+            first_stage = base.retrieve(collection, SearchQuery(texts[query_id], top_k=k), embedding)
+            matches = first_stage.matches
+            if base.first_stage_mode == "hybrid":
+                arms = first_stage.retrieved.arms
+                extra[row] = arm_features(
+                    np.asarray(arms["dense"].scores, dtype=np.float32),
+                    np.asarray(arms["lexical"].scores, dtype=np.float32),
+                )
             judged = qrels.get(query_id, {})
             for column, match in enumerate(matches):
                 scores[row, column] = match.score
                 labels[row, column] = judged.get(match.document.id, 0) > 0
                 mask[row, column] = True
-        return CandidateLists(embeddings, scores, labels, mask)
+        hybrid = base.first_stage_mode == "hybrid"
+        return CandidateLists(embeddings, scores, labels, mask, extra if hybrid else None, base.first_stage_mode)

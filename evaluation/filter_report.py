@@ -10,6 +10,7 @@ from adapters import (
     CandidateLists,
     CosineAdapter,
     average_precision,
+    best_prefix_cut,
     choose_threshold,
     choose_top_k,
     expected_calibration_error,
@@ -40,6 +41,7 @@ def filter_report(relevance_filter: RelevanceFilter, test: CandidateLists, dev: 
     cutoff_scores = set_scores(keep_mask(test.scores, test.mask, cutoff, min_results), test.labels, test.mask)
     best_k, _ = choose_top_k(dev.labels, dev.mask)
     top_k_scores = set_scores(top_k_mask(test.mask, best_k), test.labels, test.mask)
+    oracle = best_prefix_cut(test.labels, test.mask, min_results)
     return {
         **{key: round(value, 6) for key, value in ours.as_dict().items()},
         "threshold": round(adapter.threshold, 6),
@@ -59,5 +61,12 @@ def filter_report(relevance_filter: RelevanceFilter, test: CandidateLists, dev: 
             "recall": round(top_k_scores.recall, 6),
             "f1": round(top_k_scores.f1, 6),
             "k": best_k,
+        },
+        # what no order-preserving filter can beat: the best per-query cut chosen with the test labels in hand
+        "oracle_per_query_cut": {
+            "precision": round(oracle.precision, 6),
+            "recall": round(oracle.recall, 6),
+            "f1": round(oracle.f1, 6),
+            "mean_kept": round(oracle.mean_kept, 6),
         },
     }

@@ -17,9 +17,11 @@ from evaluation.beir import BeirDataset
 from evaluation.corpus import CorpusIndex
 from evaluation.errors import DatasetFormatError
 from evaluation.filter_report import filter_report
+from evaluation.kg_report import KgCollector
 from evaluation.metrics import METRICS, compare_to_baseline, score_ranking
 from evaluation.variants import BASELINE, build_variants
 from service.encoder import Encoder
+from service.kg_stage import KgPathStage
 from service.settings import Settings
 
 
@@ -57,28 +59,39 @@ def run_evaluation(
     if not query_ids:
         raise DatasetFormatError(f"no query of split {config.split!r} has text in {dataset.path}/queries.jsonl")
     qrels = {q: split.qrels[q] for q in query_ids}
-    variants = build_variants(config.variants, config.adapters, encoder.identity, settings)
+    variants = build_variants(config.variants, config.adapters, encoder.identity, settings, encoder)
     rankings: dict[str, dict[str, list[str]]] = {v.name: {} for v in variants}
     latencies: dict[str, list[float]] = {v.name: [] for v in variants}
     filter_blocks: dict[str, dict[str, Any]] = {}
+    kg_collectors = {
+        v.name: KgCollector(stage) for v in variants for stage in v.stages if isinstance(stage, KgPathStage)
+    }
     with CorpusIndex(dataset, settings, encoder, config.top_k, progress=progress) as corpus:
-        pipelines = {v.name: corpus.pipeline(v.stages) for v in variants}
+        pipelines = {v.name: corpus.pipeline(v.stages, v.retriever) for v in variants}
+        retrievers = {v.retriever.mode: v.retriever for v in variants}
         for query_id in tqdm(query_ids, desc=f"evaluate {dataset.name}/{config.split}", disable=not progress):
-            first_stage, encode_ms = corpus.first_stage(texts[query_id], config.top_k)
+            # variants that share a first stage rank the very same candidates
+            first_stages = {
+                mode: corpus.first_stage(texts[query_id], config.top_k, retriever)
+                for mode, retriever in retrievers.items()
+            }
             for name, pipeline in pipelines.items():
+                first_stage, encode_ms = first_stages[pipeline.first_stage_mode]
                 outcome = pipeline.rank(corpus.require_collection(), first_stage, encode_ms)
                 ranked = [item.doc_id for item in outcome.results]
                 if config.drop_self_hits:
                     ranked = [doc_id for doc_id in ranked if doc_id != query_id]
                 rankings[name][query_id] = ranked
                 latencies[name].append(outcome.timings_ms["total"])
+                if name in kg_collectors:
+                    kg_collectors[name].add(outcome)
         if any(v.relevance_filter is not None for v in variants):
             dev = dataset.split("dev")
             dev_ids = sorted(q for q in dev.qrels if q in texts)
-            test_lists = corpus.candidate_lists(query_ids, texts, qrels)
-            dev_lists = corpus.candidate_lists(dev_ids, texts, dev.qrels)
             for variant in variants:
                 if variant.relevance_filter is not None:
+                    test_lists = corpus.candidate_lists(query_ids, texts, qrels, variant.retriever)
+                    dev_lists = corpus.candidate_lists(dev_ids, texts, dev.qrels, variant.retriever)
                     filter_blocks[variant.name] = filter_report(variant.relevance_filter, test_lists, dev_lists)
         cache = corpus.cache
     scores = {name: score_ranking(qrels, ranking, name) for name, ranking in rankings.items()}
@@ -97,11 +110,13 @@ def run_evaluation(
         "variants": {
             name: {
                 **{metric: round(result.means[metric], 6) for metric in METRICS},
+                "first_stage": pipelines[name].first_stage_mode,
                 "latency_ms": {
                     "p50": round(float(np.percentile(latencies[name], 50)), 3),
                     "p95": round(float(np.percentile(latencies[name], 95)), 3),
                 },
                 **({"filter": filter_blocks[name]} if name in filter_blocks else {}),
+                **({"kg": kg_collectors[name].report()} if name in kg_collectors else {}),
             }
             for name, result in scores.items()
         },

@@ -11,6 +11,7 @@ from evaluation.beir import BeirDataset
 from evaluation.corpus import CorpusIndex
 from evaluation.errors import DatasetFormatError
 from service.encoder import Encoder
+from service.first_stage import build_retriever, describe_first_stage
 from service.settings import Settings
 
 
@@ -35,9 +36,12 @@ def train_cosine(
     if not train_ids or not dev_ids:
         raise DatasetFormatError(f"{dataset.path} needs train and dev queries with text to train on")
     candidates = settings.search.candidates
+    # the filter learns on the first stage it will serve behind; a hybrid one uses the fusion weight tuned
+    # beside the output artifact (out/../fusion) when there is one
+    retriever = build_retriever(settings, adapters_dir=out.parent)
     with CorpusIndex(dataset, settings, encoder, candidates, progress=progress) as corpus:
-        train_lists = corpus.candidate_lists(train_ids, texts, train.qrels)
-        dev_lists = corpus.candidate_lists(dev_ids, texts, dev.qrels)
+        train_lists = corpus.candidate_lists(train_ids, texts, train.qrels, retriever)
+        dev_lists = corpus.candidate_lists(dev_ids, texts, dev.qrels, retriever)
     adapter, report = fit_cosine_adapter(train_lists, dev_lists, config, progress=progress)
     report = {
         **report,
@@ -45,6 +49,7 @@ def train_cosine(
         "train_source": train.source,
         "dev_source": dev.source,
         "candidates": candidates,
+        "first_stage": describe_first_stage(retriever),
         "encoder": {"name": encoder.identity.name, "revision": encoder.identity.revision},
     }
     signature = EncoderSignature(encoder.identity.name, encoder.identity.dimension)

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapters import Adapter
 from evaluation.errors import VariantError
 from evaluation.filter_report import RelevanceFilter
-from service.encoder import EncoderIdentity
+from service.encoder import Encoder, EncoderIdentity
 from service.filter_stage import CosineFilterStage
+from service.first_stage import (
+    DEFAULT_DENSE_WEIGHT,
+    DenseRetriever,
+    FirstStageRetriever,
+    HybridRetriever,
+    LexicalRetriever,
+    read_fusion_weight,
+    trained_first_stage,
+)
+from service.imrnn_stage import ImrnnStage
+from service.kg_stage import KgPathStage
 from service.settings import Settings
+from service.stage_factory import load_imrnn_stage
 from service.stages import Stage
 
 BASELINE = "dense"
@@ -19,11 +31,12 @@ BASELINE = "dense"
 
 @dataclass(frozen=True)
 class Variant:
-    """A variant: its stages in order, and the relevance filter among them when there is one."""
+    """A variant: its first stage, its stages in order, and the relevance filter among them when there is one."""
 
     name: str
     stages: tuple[Stage, ...]
     relevance_filter: RelevanceFilter | None = None
+    retriever: FirstStageRetriever = field(default_factory=DenseRetriever)
 
 
 @dataclass(frozen=True)
@@ -31,16 +44,37 @@ class VariantContext:
     adapters: Path
     encoder: EncoderIdentity
     settings: Settings
+    model: Encoder | None = None  # the encoder itself, for stages that encode (the KG stage's query phrases)
 
 
 def _dense(_: VariantContext) -> Variant:
     return Variant(BASELINE, ())
 
 
+def _bm25(_: VariantContext) -> Variant:
+    return Variant("bm25", (), retriever=LexicalRetriever())
+
+
+def hybrid_retriever(context: VariantContext) -> HybridRetriever:
+    """The hybrid first stage of the settings, with the dense weight tuned into `adapters/fusion` when unset."""
+    first_stage = context.settings.first_stage
+    weight = first_stage.dense_weight
+    if weight is None:
+        weight = read_fusion_weight(context.adapters)
+    return HybridRetriever(first_stage.fusion, DEFAULT_DENSE_WEIGHT if weight is None else weight, first_stage.rrf_k)
+
+
+def _hybrid(context: VariantContext) -> Variant:
+    return Variant("hybrid", (), retriever=hybrid_retriever(context))
+
+
 def _cosine(context: VariantContext) -> Variant:
     directory = context.adapters / "cosine"
     stage = CosineFilterStage.from_directory(
-        directory, context.encoder, min_results=context.settings.filter.min_results
+        directory,
+        context.encoder,
+        min_results=context.settings.filter.min_results,
+        filtering=context.settings.filter.enabled,  # off: calibrated relevance on every result, nothing dropped
     )
     if stage.adapter is None:
         raise VariantError(
@@ -50,29 +84,71 @@ def _cosine(context: VariantContext) -> Variant:
         )
     report = Adapter.read_report(directory) or {}
     target_recall = report.get("config", {}).get("target_recall")
-    return Variant("cosine", (stage,), RelevanceFilter(stage.adapter, stage.min_results, target_recall))
+    retriever = retriever_for(stage.adapter.first_stage, context)
+    relevance_filter = RelevanceFilter(stage.adapter, stage.min_results, target_recall)
+    return Variant("cosine", (stage,), relevance_filter, retriever)
 
 
-BUILDERS: dict[str, Callable[[VariantContext], Variant]] = {BASELINE: _dense, "cosine": _cosine}
-# Variants of the design (§3) whose stages are not built yet, with what each needs.
-PLANNED: dict[str, str] = {
-    "bm25": "the lexical (BM25) first stage",
-    "hybrid": "the fused BM25 + dense first stage",
-    "imrnn": "the IMRNN re-scoring stage",
-    "kg": "the knowledge-graph path stage",
-    "full": "all post-retrieval stages (Cosine Adapter, IMRNN, KG paths)",
+def retriever_for(mode: str, context: VariantContext) -> FirstStageRetriever:
+    """The first stage an adapter was trained behind (hybrid with the weight tuned beside it)."""
+    if mode == "hybrid":
+        return hybrid_retriever(context)
+    return LexicalRetriever() if mode == "bm25" else DenseRetriever()
+
+
+def _imrnn(context: VariantContext) -> Variant:
+    directory = context.adapters / "imrnn"
+    if context.model is not None:  # words from the encoder's cached word table, as in serving
+        stage = load_imrnn_stage(directory, context.settings, context.model)
+    else:
+        stage = ImrnnStage.from_directory(directory, context.encoder, explained_results=0)
+    if stage.adapter is None:
+        raise VariantError(
+            f"variant 'imrnn' needs a trained IMRNN adapter in {directory} "
+            "(glassbox train imrnn --dataset DIR --out DIR, then --adapters DIR's parent)",
+            {"variant": "imrnn", "adapters": str(directory)},
+        )
+    mode = trained_first_stage(Adapter.read_report(directory))
+    return Variant("imrnn", (stage,), retriever=retriever_for(mode, context))
+
+
+def _full(context: VariantContext) -> Variant:
+    """Every post-retrieval stage in the design's order (Cosine Adapter, IMRNN, KG paths) on the configured first
+    stage; each adapter must have been trained behind that first stage."""
+    mode = context.settings.first_stage.mode
+    cosine, imrnn = _cosine(context), _imrnn(context)
+    for variant, directory in ((cosine, context.adapters / "cosine"), (imrnn, context.adapters / "imrnn")):
+        if variant.retriever.mode != mode:
+            raise VariantError(
+                f"variant 'full' runs on the {mode!r} first stage, but the adapter in {directory} was trained "
+                f"behind {variant.retriever.mode!r}; retrain it with GLASSBOX_FIRST_STAGE__MODE={mode}",
+                {"variant": "full", "adapters": str(directory), "first_stage": mode},
+            )
+    stages = (*cosine.stages, *imrnn.stages, *_kg(context).stages)
+    return Variant("full", stages, cosine.relevance_filter, retriever_for(mode, context))
+
+
+def _kg(context: VariantContext) -> Variant:
+    """KG path rationales over the configured (hybrid) first stage; scores unchanged, so ranking = hybrid's."""
+    stage = KgPathStage.from_settings(context.settings, context.model)
+    return Variant("kg", (stage,), retriever=hybrid_retriever(context))
+
+
+BUILDERS: dict[str, Callable[[VariantContext], Variant]] = {
+    BASELINE: _dense,
+    "bm25": _bm25,
+    "hybrid": _hybrid,
+    "cosine": _cosine,
+    "imrnn": _imrnn,
+    "kg": _kg,
+    "full": _full,
 }
 
 
 def check_variant_names(names: Sequence[str]) -> list[str]:
-    """The distinct names, `dense` first; raises `VariantError` for unknown or not-yet-available ones."""
+    """The distinct names, `dense` first; raises `VariantError` for unknown ones."""
     wanted = list(dict.fromkeys(name.strip() for name in names if name.strip()))
     for name in wanted:
-        if name in PLANNED:
-            raise VariantError(
-                f"variant {name!r} is not available yet: it needs {PLANNED[name]}",
-                {"variant": name, "available": sorted(BUILDERS)},
-            )
         if name not in BUILDERS:
             raise VariantError(
                 f"unknown variant {name!r}; available: {', '.join(sorted(BUILDERS))}",
@@ -82,15 +158,20 @@ def check_variant_names(names: Sequence[str]) -> list[str]:
 
 
 def build_variants(
-    names: Sequence[str], adapters: Path | None, encoder: EncoderIdentity, settings: Settings
+    names: Sequence[str],
+    adapters: Path | None,
+    encoder: EncoderIdentity,
+    settings: Settings,
+    model: Encoder | None = None,
 ) -> list[Variant]:
     """Variants in the order given, with the `dense` baseline first (added when not named).
 
     Args:
         adapters: the folder holding trained adapters (`cosine/`, ...); default GLASSBOX_HOME/adapters.
+        model: the encoder, for stages that encode text (`kg`'s embedding path); None leaves that path off.
 
     Raises:
         VariantError: an unknown name, one whose stage does not exist yet, or a missing adapter.
     """
-    context = VariantContext(adapters or settings.adapters_dir, encoder, settings)
+    context = VariantContext(adapters or settings.adapters_dir, encoder, settings, model)
     return [BUILDERS[name](context) for name in check_variant_names(names)]

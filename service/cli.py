@@ -94,8 +94,8 @@ def search(
     from service.api.schemas import SearchRequest
     from service.api.validation import check_search
     from service.encoder_factory import load_encoder, open_registry
-    from service.pipeline import Pipeline, SearchQuery
-    from service.stage_factory import build_stages
+    from service.pipeline import SearchQuery
+    from service.stage_factory import build_pipeline
 
     def body() -> None:
         settings = Settings()
@@ -103,8 +103,7 @@ def search(
         encoder = load_encoder(settings)
         registry = open_registry(settings, encoder, read_only=True)
         try:
-            stages = build_stages(settings, encoder.identity)
-            pipeline = Pipeline(encoder, registry, settings.search, stages)
+            pipeline = build_pipeline(settings, encoder, registry)
             outcome = pipeline.search(collection, SearchQuery(query, top_k))
         finally:
             registry.close_all()
@@ -190,6 +189,60 @@ def train_cosine_command(
             f"ECE {report['dev_ece']:.4f}, PR-AUC {report['dev_pr_auc']:.4f} "
             f"(raw cosine {report['dev_pr_auc_raw_cosine']:.4f}); best epoch {report['best_epoch']} "
             f"of {report['epochs_run']}, {report['seconds']:.0f} s"
+        )
+
+    _run(body)
+
+
+@train_app.command("fusion")
+def train_fusion_command(
+    dataset: str = typer.Option(
+        ..., "--dataset", help="BEIR directory with qrels (dev.tsv, else a seeded part of train)"
+    ),
+    out: Path | None = typer.Option(None, "--out", help="artifact folder; default GLASSBOX_HOME/adapters/fusion"),
+) -> None:
+    """Tune the hybrid first stage's dense weight for nDCG@10 on train+dev; serving reads it when none is set."""
+    from evaluation.train_fusion import train_fusion
+    from service.encoder_factory import load_encoder
+
+    def body() -> None:
+        settings = Settings()
+        target = out or settings.adapters_dir / "fusion"
+        report = train_fusion(Path(dataset), target, settings, load_encoder(settings))
+        typer.echo(
+            f"fusion -> {target}: dense weight {report['dense_weight']}; train+dev nDCG@10 {report['ndcg@10']:.4f} "
+            f"over {report['queries']} queries (dense {report['ndcg@10_dense']:.4f}, "
+            f"bm25 {report['ndcg@10_bm25']:.4f}, rrf {report['ndcg@10_rrf']:.4f}), {report['seconds']:.0f} s"
+        )
+
+    _run(body)
+
+
+@train_app.command("imrnn")
+def train_imrnn_command(
+    dataset: str = typer.Option(..., "--dataset", help="BEIR directory with qrels/train.tsv (dev.tsv optional)"),
+    out: Path | None = typer.Option(None, "--out", help="artifact folder; default GLASSBOX_HOME/adapters/imrnn"),
+    epochs: int = typer.Option(60, "--epochs", min=1, help="most epochs (early stopping on dev nDCG@10)"),
+    listwise_weight: float = typer.Option(
+        1.0, "--listwise-weight", min=0.0, help="weight of the listwise term; 0 trains the paper's margin loss alone"
+    ),
+    seed: int = typer.Option(13, "--seed"),
+) -> None:
+    """Train IMRNN (query/document modulation re-scorer); choose λ on dev (0 unless it beats raw cosine)."""
+    from adapters import ImrnnTrainingConfig
+    from evaluation.train_imrnn import train_imrnn
+    from service.encoder_factory import load_encoder
+
+    def body() -> None:
+        settings = Settings()
+        target = out or settings.adapters_dir / "imrnn"
+        config = ImrnnTrainingConfig(epochs=epochs, listwise_weight=listwise_weight, seed=seed)
+        report = train_imrnn(Path(dataset), target, settings, load_encoder(settings), config)
+        rounds = ", ".join(f"{k}: {v:.4f}" for k, v in report["dev_ndcg@10_by_iterations"].items())
+        typer.echo(
+            f"imrnn -> {target}: λ {report['blend']}; dev nDCG@10 {report['dev_ndcg@10']:.4f} "
+            f"(raw cosine {report['dev_ndcg@10_raw']:.4f}); by iterations {{{rounds}}}; best epoch "
+            f"{report['best_epoch']} of {report['epochs_run']}, {report['seconds']:.0f} s"
         )
 
     _run(body)

@@ -35,4 +35,5 @@ def open_registry(settings: Settings, encoder: Encoder, *, read_only: bool = Fal
         settings.index,
         read_only=read_only,
         allow_mixed_precision=settings.encoder.allow_mixed_precision,
+        lexical=settings.lexical,
     )

@@ -7,7 +7,8 @@ GlassboxError
 ├── DocumentNotFoundError    no document of that id in the collection
 ├── EncoderError             the encoder cannot be loaded
 ├── EncoderMismatchError     a collection was built with another encoder than the one serving
-└── DatasetError             a dataset path, file or download that cannot be used
+├── DatasetError             a dataset path, file or download that cannot be used
+└── ConfigurationError       a setting or stored artifact the service cannot use as configured
 """
 
 from __future__ import annotations
@@ -70,6 +71,10 @@ class EncoderMismatchError(GlassboxError):
 
 class DatasetError(GlassboxError):
     code = "dataset_error"
+
+
+class ConfigurationError(GlassboxError):
+    code = "configuration_error"
 
 
 def _clip(value: Any, limit: int = 80) -> str:

@@ -7,11 +7,18 @@ from pathlib import Path
 
 import numpy as np
 
-from adapters import AdapterArtifactError, CosineAdapter, EncoderSignature, keep_mask
+from adapters import AdapterArtifactError, CosineAdapter, EncoderSignature, arm_features, keep_mask
 from indexes import FloatArray
 from service.encoder import EncoderIdentity
-from service.errors import EncoderMismatchError
+from service.errors import ConfigurationError, EncoderMismatchError
 from service.stages import Candidate, QueryContext, StageResult
+
+
+def candidate_arm_features(candidates: Sequence[Candidate]) -> FloatArray:
+    """`arm_features()` of a hybrid candidate list, from each candidate's dense and lexical scores."""
+    dense = np.asarray([c.arm_scores.get("dense", 0.0) for c in candidates], dtype=np.float32)
+    lexical = np.asarray([c.arm_scores.get("lexical", 0.0) for c in candidates], dtype=np.float32)
+    return arm_features(dense, lexical)
 
 
 class CosineFilterStage:
@@ -47,9 +54,20 @@ class CosineFilterStage:
 
     @classmethod
     def from_directory(
-        cls, directory: Path, encoder: EncoderIdentity, *, min_results: int = 1, filtering: bool = True
+        cls,
+        directory: Path,
+        encoder: EncoderIdentity,
+        *,
+        min_results: int = 1,
+        filtering: bool = True,
+        first_stage: str | None = None,
     ) -> CosineFilterStage:
-        """Load the artifact in `directory`; a missing one gives the uncalibrated stage, another encoder's fails."""
+        """Load the artifact in `directory`; a missing one gives the uncalibrated stage.
+
+        Raises:
+            EncoderMismatchError: the adapter was trained on another encoder's embeddings.
+            ConfigurationError: it was trained on another first stage's scores than `first_stage`.
+        """
         if not (directory / "config.json").is_file():
             return cls(
                 None, min_results=min_results, filtering=filtering, uncalibrated_reason=f"no adapter in {directory}"
@@ -58,18 +76,29 @@ class CosineFilterStage:
             adapter = CosineAdapter.load(directory, EncoderSignature(encoder.name, encoder.dimension))
         except AdapterArtifactError as exc:
             raise EncoderMismatchError(str(exc), {"adapter": str(directory)}) from exc
+        if first_stage is not None and adapter.first_stage != first_stage:
+            raise ConfigurationError(
+                f"the Cosine Adapter in {directory} maps {adapter.first_stage!r} first-stage scores but the first "
+                f"stage is {first_stage!r}; set GLASSBOX_FIRST_STAGE__MODE={adapter.first_stage} or retrain it with "
+                f"GLASSBOX_FIRST_STAGE__MODE={first_stage} glassbox train cosine",
+                {"adapter": str(directory), "adapter_first_stage": adapter.first_stage, "first_stage": first_stage},
+            )
         return cls(adapter, min_results=min_results, filtering=filtering)
 
     def apply(self, query: QueryContext, candidates: Sequence[Candidate], scores: FloatArray) -> StageResult:
         raw = np.asarray([c.first_stage_score for c in candidates], dtype=np.float32)
+        cosines = [float(c.arm_scores.get("dense", c.first_stage_score)) for c in candidates]
         if self._adapter is None:
             return StageResult(
                 scores=scores,
                 keep=np.ones(len(candidates), dtype=bool),
                 query_explanation={"calibrated": False, "reason": self._reason},
-                candidate_explanations=[{"raw_cosine": float(s)} for s in raw],
+                candidate_explanations=[
+                    {"raw_cosine": cosine, "mapped_score": float(s)} for cosine, s in zip(cosines, raw, strict=True)
+                ],
             )
-        probabilities, parameters = self._adapter.relevance(query.embedding, raw)
+        extra = candidate_arm_features(candidates) if self._adapter.arm_features else None
+        probabilities, parameters = self._adapter.relevance(query.embedding, raw, extra)
         threshold = self._adapter.threshold
         if self._filtering:
             keep = keep_mask(probabilities[None, :], np.ones((1, len(raw)), dtype=bool), threshold, self._min_results)[
@@ -89,14 +118,16 @@ class CosineFilterStage:
                 "filtering": self._filtering,
                 "min_results": self._min_results,
                 "kept": int(keep.sum()),
+                "first_stage": self._adapter.first_stage,
             },
             candidate_explanations=[
                 {
-                    "raw_cosine": float(s),
+                    "raw_cosine": cosine,
+                    "mapped_score": float(s),
                     "relevance": float(p),
                     "above_threshold": bool(p >= threshold),
                     "kept": bool(k),
                 }
-                for s, p, k in zip(raw, probabilities, keep, strict=True)
+                for cosine, s, p, k in zip(cosines, raw, probabilities, keep, strict=True)
             ],
         )

@@ -1,4 +1,4 @@
-"""The one search pipeline behind REST, CLI and evaluation: encode -> ANN top-K -> ordered stages -> top_k."""
+"""The one search pipeline behind REST, CLI and evaluation: encode -> first stage top-K -> ordered stages -> top_k."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import numpy as np
 
 from indexes import Collection, FloatArray, Match
 from service.encoder import Encoder
+from service.first_stage import DenseRetriever, FirstStageRetriever, Retrieved
 from service.registry import CollectionRegistry
 from service.settings import SearchSettings
 from service.stages import Candidate, QueryContext, Stage
@@ -43,12 +44,18 @@ class ResultItem:
 
 @dataclass(frozen=True)
 class FirstStage:
-    """One query's first-stage output: its (d,) embedding and the top-K matches, best first."""
+    """One query's first-stage output: its (d,) embedding and the top-K candidates, best first, with each arm's
+    evidence (`retrieved.arms`: dense and/or lexical score and rank, fused score)."""
 
     query: SearchQuery
     embedding: FloatArray
-    matches: list[Match]
+    retrieved: Retrieved
     retrieve_ms: float
+    mode: str = "dense"
+
+    @property
+    def matches(self) -> list[Match]:
+        return self.retrieved.matches
 
 
 @dataclass(frozen=True)
@@ -66,9 +73,9 @@ def _ms(start: float) -> float:
 
 
 class Pipeline:
-    """Composes encoder, collections and post-retrieval stages (in order) into searches.
+    """Composes encoder, collections, a first stage and post-retrieval stages (in order) into searches.
 
-    With no stages, this is the dense baseline: results are the first stage's cosine top_k.
+    With no stages, results are the first stage's top_k (the dense baseline when that is FAISS alone).
     """
 
     def __init__(
@@ -77,15 +84,22 @@ class Pipeline:
         registry: CollectionRegistry,
         settings: SearchSettings,
         stages: Sequence[Stage] = (),
+        retriever: FirstStageRetriever | None = None,
     ) -> None:
         self._encoder = encoder
         self._registry = registry
         self._settings = settings
         self._stages = tuple(stages)
+        self._retriever = retriever or DenseRetriever()
 
     @property
     def variant(self) -> str:
-        return "+".join(stage.name for stage in self._stages) or "dense"
+        """The first stage, then the stages, e.g. ``hybrid+cosine``; ``dense`` alone is the baseline."""
+        return "+".join([self._retriever.mode, *(stage.name for stage in self._stages)])
+
+    @property
+    def first_stage_mode(self) -> str:
+        return self._retriever.mode
 
     @property
     def encoder(self) -> Encoder:
@@ -113,8 +127,10 @@ class Pipeline:
         """The first stage alone: top-K candidates (K = max(candidates, top_k)) for an encoded query."""
         start = time.perf_counter()
         first_stage_k = max(self._settings.candidates, query.top_k)
-        matches = collection.search(embedding[None, :], first_stage_k, query.where, self._settings.filter_overfetch)[0]
-        return FirstStage(query, embedding, matches, _ms(start))
+        retrieved = self._retriever.retrieve(
+            collection, query.text, embedding, first_stage_k, query.where, self._settings.filter_overfetch
+        )
+        return FirstStage(query, embedding, retrieved, _ms(start), self._retriever.mode)
 
     def rank(self, collection: Collection, first_stage: FirstStage, encode_ms: float) -> SearchOutcome:
         """This pipeline's stages over a first stage's candidates, then top_k; what the API returns.
@@ -124,17 +140,20 @@ class Pipeline:
         query, matches = first_stage.query, first_stage.matches
         timings: dict[str, float] = {"encode": encode_ms, "retrieve": first_stage.retrieve_ms}
         start_stages = time.perf_counter()
-        context = QueryContext(query.text, first_stage.embedding)
+        context = QueryContext(query.text, first_stage.embedding, collection)
         scores = np.asarray([m.score for m in matches], dtype=np.float32)
         keep = np.ones(len(matches), dtype=bool)
-        breakdowns: list[dict[str, dict[str, Any]]] = [
-            {"dense": {"score": m.score, "rank": rank}} for rank, m in enumerate(matches, start=1)
-        ]
+        stage_views: list[tuple[str, FloatArray, Sequence[Mapping[str, Any]]]] = []
         explanations: list[dict[str, Any]] = [{} for _ in matches]
-        query_info: dict[str, Any] = {"text": query.text, "top_k": query.top_k, "candidates": len(matches)}
+        query_info: dict[str, Any] = {
+            "text": query.text,
+            "top_k": query.top_k,
+            "candidates": len(matches),
+            "first_stage": first_stage.mode,
+        }
         relevance: list[float | None] = [None] * len(matches)
         if self._stages and matches:
-            candidates = self._candidates(collection, matches)
+            candidates = self._candidates(collection, first_stage.retrieved)
             for stage in self._stages:
                 start = time.perf_counter()
                 result = stage.apply(context, candidates, scores)
@@ -142,8 +161,7 @@ class Pipeline:
                 scores = result.scores
                 keep &= result.keep
                 query_info[stage.name] = dict(result.query_explanation)
-                for i, per_candidate in enumerate(result.candidate_explanations):
-                    breakdowns[i][stage.name] = {"score": float(result.scores[i]), **per_candidate}
+                stage_views.append((stage.name, result.scores, result.candidate_explanations))
                 if result.relevance is not None:
                     relevance = [float(p) for p in result.relevance]
         order = [i for i in np.argsort(-scores, kind="stable") if keep[i]][: query.top_k]
@@ -156,7 +174,7 @@ class Pipeline:
                 score=float(scores[i]),
                 relevance=relevance[i],
                 kept=bool(keep[i]),
-                breakdown=breakdowns[i],
+                breakdown=self._breakdown(first_stage.retrieved, stage_views, i),
                 explanation=explanations[i] if query.explain else None,
             )
             for i in order
@@ -165,9 +183,20 @@ class Pipeline:
         return SearchOutcome(results, query_info, timings, self.variant)
 
     @staticmethod
-    def _candidates(collection: Collection, matches: list[Match]) -> list[Candidate]:
+    def _breakdown(
+        retrieved: Retrieved, stage_views: list[tuple[str, FloatArray, Sequence[Mapping[str, Any]]]], i: int
+    ) -> dict[str, dict[str, Any]]:
+        """Result i's breakdown: the first stage's arms, then each stage's score and explanation."""
+        breakdown = retrieved.breakdown(i)
+        for name, scores, explanations in stage_views:
+            breakdown[name] = {"score": float(scores[i]), **(explanations[i] if i < len(explanations) else {})}
+        return breakdown
+
+    @staticmethod
+    def _candidates(collection: Collection, retrieved: Retrieved) -> list[Candidate]:
+        matches = retrieved.matches
         vectors = collection.vectors([m.document.id for m in matches])
         return [
-            Candidate(m.document, vector, m.score, rank)
-            for rank, (m, vector) in enumerate(zip(matches, vectors, strict=True), start=1)
+            Candidate(m.document, vector, m.score, i + 1, retrieved.arm_scores(i))
+            for i, (m, vector) in enumerate(zip(matches, vectors, strict=True))
         ]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import faiss
 
-from indexes import ArtifactError, Collection, CollectionConfig, SearchTuning
+from indexes import ArtifactError, Bm25Parameters, Collection, CollectionConfig, SearchTuning
 from service.encoder import EncoderIdentity
 from service.errors import (
     CollectionExistsError,
@@ -18,7 +18,7 @@ from service.errors import (
     EncoderMismatchError,
     InvalidRequestError,
 )
-from service.settings import COLLECTION_NAME_PATTERN, IndexSettings
+from service.settings import COLLECTION_NAME_PATTERN, IndexSettings, LexicalSettings
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +75,7 @@ class CollectionRegistry:
         *,
         read_only: bool = False,
         allow_mixed_precision: bool = False,
+        lexical: LexicalSettings | None = None,
     ) -> None:
         if index_settings.threads is not None:
             faiss.omp_set_num_threads(index_settings.threads)
@@ -89,6 +90,8 @@ class CollectionRegistry:
             ef_search=index_settings.ef_search,
             refine_factor=index_settings.refine_factor,
         )
+        self._lexical = lexical or LexicalSettings()
+        self._bm25 = Bm25Parameters(self._lexical.k1, self._lexical.b)
         self._open: dict[str, Collection] = {}
         self._lock = threading.RLock()
 
@@ -125,6 +128,7 @@ class CollectionRegistry:
                 self._tuning,
                 read_only=self._read_only,
                 snapshot_every=self._index_settings.snapshot_every,
+                bm25=self._bm25,
             )
             try:
                 check_encoder(collection.config, self._encoder, self._allow_mixed_precision)
@@ -147,10 +151,14 @@ class CollectionRegistry:
                 encoder_revision=self._encoder.revision,
                 factory=factory or self._index_settings.factory,
                 encoder_backend=self._encoder.backend,
+                lexical_stemmer=self._lexical.stemmer,
+                lexical_stopwords=self._lexical.stopwords,
             )
             directory = self._root / name
             try:
-                collection = Collection.create(directory, config, self._tuning, self._index_settings.snapshot_every)
+                collection = Collection.create(
+                    directory, config, self._tuning, self._index_settings.snapshot_every, self._bm25
+                )
             except BaseException:
                 shutil.rmtree(directory, ignore_errors=True)
                 raise

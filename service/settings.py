@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-StageName = Literal["cosine"]
+StageName = Literal["cosine", "imrnn", "kg"]
 COLLECTION_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
@@ -78,6 +78,78 @@ class FilterSettings(BaseModel):
     min_results: int = Field(1, ge=0, description="never return fewer results than this (unless fewer exist)")
 
 
+class LexicalSettings(BaseModel):
+    """The BM25 arm: analysis (fixed per collection when it is created) and scoring parameters."""
+
+    stemmer: Literal["english", "none"] = Field(
+        "english", description="Snowball stemmer for new collections' terms (stored in the collection)"
+    )
+    stopwords: Literal["english", "none"] = Field(
+        "english", description="stopword list for new collections' terms (stored in the collection)"
+    )
+    k1: float = Field(1.5, ge=0.0, description="BM25 term-frequency saturation")
+    b: float = Field(0.75, ge=0.0, le=1.0, description="BM25 document-length normalisation")
+
+
+class FirstStageSettings(BaseModel):
+    """Where candidates come from: FAISS, BM25, or both fused."""
+
+    mode: Literal["dense", "bm25", "hybrid"] = Field(
+        "hybrid", description="first stage: dense (FAISS), bm25, or hybrid (both top-K lists, fused)"
+    )
+    fusion: Literal["convex", "rrf"] = Field(
+        "convex", description="hybrid fusion: convex combination of per-query min-max scores, or reciprocal rank"
+    )
+    dense_weight: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="convex fusion's weight on the dense score; unset uses the weight `glassbox train fusion` "
+        "stored in GLASSBOX_ADAPTERS/fusion, else 0.5",
+    )
+    rrf_k: int = Field(60, ge=1, description="reciprocal rank fusion's k")
+
+
+class KgSettings(BaseModel):
+    """The knowledge-graph path stage (runs when "kg" is among GLASSBOX_PIPELINE__STAGES)."""
+
+    graphs: list[str] = Field(
+        default_factory=lambda: ["biomedical"],
+        description="graph sets or parts under GLASSBOX_DATA/kg (JSON list): biomedical, general, hetionet, ...",
+    )
+    triples: list[Path] = Field(
+        default_factory=list, description="users' own head<TAB>relation<TAB>tail graph files to add (JSON list)"
+    )
+    max_hops: int = Field(3, ge=1, le=3, description="most edges per path")
+    paths_per_result: int = Field(
+        3, ge=1, le=20, description="best rationales kept per result (shared concepts first, then paths)"
+    )
+    max_document_frequency: float = Field(
+        0.05, gt=0.0, le=1.0, description="drop labels found in more than this share of a collection's documents"
+    )
+    explain_top: int = Field(10, ge=1, description="candidates explained per query (the best by score so far)")
+    embedding_threshold: float | None = Field(
+        0.8,
+        ge=-1.0,
+        le=1.0,
+        description="least cosine between a query phrase and a concept name for an embedding link (tried only "
+        "when exact and stemmed linking find nothing); unset turns the embedding path off",
+    )
+
+
+class ImrnnSettings(BaseModel):
+    """The IMRNN re-scoring stage (runs when "imrnn" is among GLASSBOX_PIPELINE__STAGES)."""
+
+    explained_results: int = Field(
+        10, ge=0, description="best results (by served score) that get explanation words; 0 turns words off"
+    )
+    words: int = Field(5, ge=1, le=50, description="words reported per side (toward / away)")
+    word_pool: int = Field(30, ge=1, description="a text's nearest vocabulary words that are ranked by the shift")
+    blas_threads: int | None = Field(
+        1, ge=1, description="numpy BLAS threads while the stage computes; unset keeps the process default"
+    )
+
+
 class PipelineSettings(BaseModel):
     """Which post-retrieval stages run, in order."""
 
@@ -107,7 +179,11 @@ class Settings(BaseSettings):
     search: SearchSettings = SearchSettings()
     documents: DocumentSettings = DocumentSettings()
     filter: FilterSettings = FilterSettings()
+    first_stage: FirstStageSettings = FirstStageSettings()
+    lexical: LexicalSettings = LexicalSettings()
     pipeline: PipelineSettings = PipelineSettings()
+    kg: KgSettings = KgSettings()
+    imrnn: ImrnnSettings = ImrnnSettings()
 
     @field_validator("beir_url")
     @classmethod

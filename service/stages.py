@@ -14,27 +14,34 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from indexes import Document, FloatArray
+from indexes import Collection, Document, FloatArray
 
 BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
 class QueryContext:
-    """The query as stages see it. `embedding` is (d,) float32, unit length."""
+    """The query as stages see it. `embedding` is (d,) float32, unit length; `collection` is the collection
+    searched (for stages that keep per-collection state, e.g. the KG stage's stored mentions), None outside one."""
 
     text: str
     embedding: FloatArray
+    collection: Collection | None = None
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """One first-stage candidate: its document, (d,) stored embedding, first-stage score and 1-based rank."""
+    """One first-stage candidate: its document, (d,) stored embedding, first-stage score and 1-based rank.
+
+    `arm_scores` holds each first-stage arm's score for it (``{"dense": cosine, "lexical": bm25}`` in a hybrid
+    first stage; just the one arm otherwise).
+    """
 
     document: Document
     embedding: FloatArray
     first_stage_score: float
     first_stage_rank: int
+    arm_scores: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -60,18 +60,24 @@ def test_search_returns_ranked_results_with_breakdown_and_timings(client: TestCl
     response = client.post("/v1/collections/papers/search", json={"query": "what lowers cholesterol?", "top_k": 2})
     assert response.status_code == 200
     body = response.json()
-    assert body["variant"] == "cosine"  # the default stage list, here without a trained adapter
+    assert body["variant"] == "hybrid+cosine"  # the defaults: hybrid first stage, then the uncalibrated filter
     assert body["results"][0]["id"] == "statin" and len(body["results"]) == 2
     first = body["results"][0]
     assert first["title"] == "Statins" and first["metadata"] == {"year": 2020}
     assert first["relevance"] is None and first["kept"] is True
-    assert first["breakdown"] == {
-        "dense": {"score": first["score"], "rank": 1},
-        "cosine": {"score": first["score"], "raw_cosine": pytest.approx(first["score"])},
+    breakdown = first["breakdown"]
+    assert set(breakdown) == {"dense", "lexical", "fused", "cosine"}
+    assert breakdown["dense"]["rank"] == 1 and breakdown["lexical"]["rank"] == 1  # only it says "cholesterol"
+    assert breakdown["lexical"]["score"] > 0 and breakdown["fused"]["score"] == pytest.approx(first["score"])
+    assert breakdown["fused"]["method"] == "convex" and breakdown["fused"]["dense_weight"] == 0.5
+    assert breakdown["cosine"] == {
+        "score": pytest.approx(first["score"]),
+        "raw_cosine": pytest.approx(breakdown["dense"]["score"]),
+        "mapped_score": pytest.approx(first["score"]),
     }
     assert body["results"][0]["score"] >= body["results"][1]["score"]
     assert {"encode", "retrieve", "cosine", "total"} <= set(body["timings_ms"])
-    assert body["query"]["candidates"] == 3
+    assert body["query"]["candidates"] == 3 and body["query"]["first_stage"] == "hybrid"
     assert body["query"]["cosine"]["calibrated"] is False  # uncalibrated mode is flagged in every response
     assert "no adapter in" in body["query"]["cosine"]["reason"]
 
@@ -80,10 +86,26 @@ def test_dense_baseline_when_no_stages_are_configured(
     tmp_path: Any, encoder: SentenceTransformerEncoder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GLASSBOX_PIPELINE__STAGES", "[]")
+    monkeypatch.setenv("GLASSBOX_FIRST_STAGE__MODE", "dense")
     with TestClient(create_app(Settings(home=tmp_path / "home"), encoder=encoder)) as client:
         make_collection(client)
         body = client.post("/v1/collections/papers/search", json={"query": "fever"}).json()
         assert body["variant"] == "dense" and set(body["results"][0]["breakdown"]) == {"dense"}
+
+
+def test_bm25_first_stage_finds_only_documents_sharing_a_term(
+    tmp_path: Any, encoder: SentenceTransformerEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GLASSBOX_PIPELINE__STAGES", "[]")
+    monkeypatch.setenv("GLASSBOX_FIRST_STAGE__MODE", "bm25")
+    with TestClient(create_app(Settings(home=tmp_path / "home"), encoder=encoder)) as client:
+        make_collection(client)
+        body = client.post("/v1/collections/papers/search", json={"query": "the fever"}).json()
+        assert body["variant"] == "bm25" and [r["id"] for r in body["results"]] == ["aspirin"]
+        assert body["results"][0]["breakdown"] == {"lexical": {"score": body["results"][0]["score"], "rank": 1}}
+        client.delete("/v1/collections/papers/documents/aspirin")
+        after = client.post("/v1/collections/papers/search", json={"query": "fever"}).json()
+        assert after["results"] == []  # a deleted document leaves the BM25 index with the store
 
 
 def test_metadata_filter_and_batch_search(client: TestClient) -> None:

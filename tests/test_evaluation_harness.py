@@ -70,7 +70,8 @@ def test_dense_report_has_the_contracted_shape(
     report = result.report
     assert (report["dataset"], report["split"], report["queries"]) == ("tiny", "test", 5)
     dense = report["variants"]["dense"]
-    assert set(dense) == {"ndcg@10", "recall@10", "recall@100", "mrr@10", "map@100", "latency_ms"}
+    assert set(dense) == {"ndcg@10", "recall@10", "recall@100", "mrr@10", "map@100", "first_stage", "latency_ms"}
+    assert dense["first_stage"] == "dense"
     assert set(dense["latency_ms"]) == {"p50", "p95"}
     assert report["comparisons"] == {}
     assert result.rankings["dense"]["t1"][0] == "statin"
@@ -94,6 +95,19 @@ def test_same_command_twice_gives_identical_metrics_and_uses_the_cache(
     assert second["embedding_cache"] == {"hits": len(DOCS), "misses": 0}
 
 
+def test_lexical_and_hybrid_variants_run_their_own_first_stage(
+    tiny_dataset: Path, settings: Settings, encoder: SentenceTransformerEncoder
+) -> None:
+    result = run_evaluation(
+        EvaluationConfig(dataset=tiny_dataset, variants=["bm25", "hybrid"]), settings, encoder, progress=False
+    )
+    variants = result.report["variants"]
+    assert [variants[name]["first_stage"] for name in ("dense", "bm25", "hybrid")] == ["dense", "bm25", "hybrid"]
+    assert set(result.report["comparisons"]) == {"bm25", "hybrid"}
+    assert result.rankings["bm25"]["t1"] != result.rankings["dense"]["t1"]  # BM25 returns only term matches
+    assert len(result.rankings["hybrid"]["t1"]) >= len(result.rankings["bm25"]["t1"])
+
+
 def test_self_hits_can_be_dropped(tiny_dataset: Path, settings: Settings, encoder: SentenceTransformerEncoder) -> None:
     config = EvaluationConfig(dataset=tiny_dataset, drop_self_hits=True)
     result = run_evaluation(config, settings, encoder, progress=False)
@@ -115,10 +129,12 @@ def test_dev_split_is_derived_from_train_and_recorded(
 def test_unknown_and_unavailable_variants_are_clear_errors(
     settings: Settings, encoder: SentenceTransformerEncoder, tmp_path: Path
 ) -> None:
-    with pytest.raises(VariantError, match="unknown variant 'densest'; available: cosine, dense"):
+    with pytest.raises(VariantError, match="unknown variant 'densest'; available: bm25, cosine, dense, full, hybrid"):
         check_variant_names(["dense", "densest"])
-    with pytest.raises(VariantError, match="'imrnn' is not available yet"):
-        check_variant_names(["imrnn"])
+    with pytest.raises(VariantError, match="needs a trained IMRNN adapter"):
+        build_variants(["imrnn"], tmp_path / "no-adapters", encoder.identity, settings)
+    with pytest.raises(VariantError, match="needs a trained Cosine Adapter"):
+        build_variants(["full"], tmp_path / "no-adapters", encoder.identity, settings)
     assert check_variant_names([" dense ", "dense"]) == ["dense"]
     with pytest.raises(VariantError, match="needs a trained Cosine Adapter"):
         build_variants(["cosine"], tmp_path / "no-adapters", encoder.identity, settings)
@@ -181,5 +197,5 @@ def test_cli_writes_report_files(tiny_dataset: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, args, env=env)
     assert result.exit_code == 0, result.output
     assert "| dense |" in result.stdout and out.is_file() and out.with_suffix(".md").is_file()
-    bad = CliRunner().invoke(app, [*args[:3], "--variants", "dense,kg", "--out", str(out)], env=env)
-    assert bad.exit_code == 2 and "'kg' is not available yet" in bad.output
+    bad = CliRunner().invoke(app, [*args[:3], "--variants", "dense,densest", "--out", str(out)], env=env)
+    assert bad.exit_code == 2 and "unknown variant 'densest'" in bad.output

@@ -15,9 +15,8 @@ from service.api.routes import collections, documents, health, search
 from service.api.schemas import ErrorResponse
 from service.encoder import Encoder
 from service.encoder_factory import load_encoder, open_registry
-from service.pipeline import Pipeline
 from service.settings import Settings
-from service.stage_factory import build_stages
+from service.stage_factory import build_pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +42,8 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
         await run_in_threadpool(registry.open_all)
         app.state.settings = resolved
         app.state.registry = registry
-        stages = build_stages(resolved, active_encoder.identity)
-        app.state.pipeline = Pipeline(active_encoder, registry, resolved.search, stages)
+        # in a thread: a KG stage loads its graph here (seconds)
+        app.state.pipeline = await run_in_threadpool(build_pipeline, resolved, active_encoder, registry)
         app.state.ready = True
         logger.info("glassbox ready: %d collections under %s", len(registry.names()), registry.root)
         try:

@@ -23,6 +23,7 @@ from indexes import (
 from service.errors import (
     CollectionExistsError,
     CollectionNotFoundError,
+    ConfigurationError,
     DatasetError,
     DocumentNotFoundError,
     EncoderError,
@@ -41,6 +42,7 @@ SERVICE_STATUS: dict[type[GlassboxError], int] = {
     CollectionExistsError: 409,
     EncoderMismatchError: 409,
     EncoderError: 503,
+    ConfigurationError: 500,
 }
 INDEXES_STATUS: dict[type[IndexesError], tuple[int, str]] = {
     IndexConfigError: (422, "invalid_index_config"),

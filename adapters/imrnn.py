@@ -119,40 +119,63 @@ class ImrnnAdapter(Adapter):
         return scores * mask.to(scores.dtype)
 
     # ---- numpy (serving one query) -------------------------------------------------------------------------
-    def modulate(self, query: FloatMatrix, documents: FloatMatrix) -> Modulation:
+    def document_terms(self, documents: FloatMatrix) -> FloatMatrix:
+        """(n, 3d) query-independent terms of candidates (n, d): their projection p (first d columns) and the
+        document adapter's folded logistic g (2d; scale and shift are linear in it, see `_scale_shift`).
+
+        They depend on the document alone, so a server can compute them once per document and pass them to
+        `modulate` for every later query.
+        """
+        weights = self._numpy_weights()
+        d = self.dimension
+        documents = np.asarray(documents, dtype=np.float32).reshape(-1, d)
+        terms = np.empty((len(documents), 3 * d), dtype=np.float32)
+        if not len(documents):
+            return terms
+        projected = documents @ weights["W_t"]
+        projected += weights["b"]
+        projected /= np.maximum(np.sqrt(np.einsum("ij,ij->i", projected, projected)), _EPS)[:, None]
+        hidden = cast(FloatMatrix, projected @ weights["d_first_w"])
+        hidden += weights["d_first_b"]
+        np.maximum(hidden, 0.0, out=hidden)
+        out: FloatMatrix = hidden @ weights["d_last_w"]
+        out += weights["d_last_b"]
+        with np.errstate(over="ignore"):  # exp overflows to inf for saturated units: 1 / (1 + inf) = 0, exactly right
+            np.exp(out, out=out)
+        out += 1.0
+        np.reciprocal(out, out=out)
+        terms[:, :d], terms[:, d:] = projected, out
+        return terms
+
+    def modulate(self, query: FloatMatrix, documents: FloatMatrix, terms: FloatMatrix | None = None) -> Modulation:
         """One query (d,) over its candidates (n, d), in numpy from the current weights (same arithmetic as torch).
 
-        Serving one query through torch's per-operation dispatch costs more than the arithmetic itself. Float32
-        throughout, one BLAS call per layer for the query and all n candidates together: the projection of
-        ``[x_q; x_1..x_n]``, both adapters' first layers side by side, and each adapter's last layer (sigmoid
-        computed as ``½ + ½·tanh(z/2)``, the ½ folded into the weights, so one `tanh` covers scale and shift).
+        `terms` are the candidates' `document_terms` when the caller has them (computed here otherwise): then
+        only the query's side is computed per call. Float32 throughout, one BLAS call per layer; the sigmoid and
+        tanh of each adapter's last layer come from one logistic (the factors folded into the weights).
         """
         weights = self._numpy_weights()
         d = self.dimension
         query = np.asarray(query, dtype=np.float32)
         if query.shape != (d,):
             raise AdapterError(f"query must have shape ({d},), got {query.shape}")
-        documents = np.asarray(documents, dtype=np.float32).reshape(-1, d)
-        n = len(documents)
-        stacked = np.empty((n + 1, d), dtype=np.float32)
-        stacked[0], stacked[1:] = query, documents
-        projected = stacked @ weights["W_t"]  # (n + 1, d): row 0 the query
-        projected += weights["b"]
-        projected /= np.maximum(np.sqrt(np.einsum("ij,ij->i", projected, projected)), _EPS)[:, None]
-        p_q, p_d = projected[0], projected[1:]
+        if terms is None:
+            terms = self.document_terms(documents)
+        n = len(terms)
+        if terms.shape != (n, 3 * d):
+            raise AdapterError(f"document terms must have shape (n, {3 * d}), got {terms.shape}")
+        p_q = query @ weights["W_t"] + weights["b"]
+        p_q /= max(float(np.sqrt(p_q @ p_q)), float(_EPS))
+        p_d = terms[:, :d]
         query_hidden = cast(FloatMatrix, np.maximum(p_q @ weights["q_first_w"] + weights["q_first_b"], np.float32(0.0)))
         scale_q, shift_q = _scale_shift(query_hidden @ weights["q_last_w"] + weights["q_last_b"], d)
         adapted_documents = p_d * scale_q
         adapted_documents += shift_q
         self._layer_norm_inplace(adapted_documents, weights)
         if n:
-            document_hidden = cast(FloatMatrix, p_d @ weights["d_first_w"])
-            document_hidden += weights["d_first_b"]
-            np.maximum(document_hidden, 0.0, out=document_hidden)
-            document_out: FloatMatrix = document_hidden @ weights["d_last_w"]
-            document_out += weights["d_last_b"]
-            # averaging the logistic of every row is one product with a (n,) vector of 1/n
-            mean_scale, mean_shift = _scale_shift(document_out, d, np.full(n, 1.0 / n, dtype=np.float32))
+            mean_logistic = terms[:, d:].mean(axis=0, dtype=np.float32)
+            mean_scale = mean_logistic[:d]
+            mean_shift = mean_logistic[d:] * np.float32(2.0) - np.float32(1.0)
         else:
             mean_scale, mean_shift = np.full(d, 0.5, np.float32), np.zeros(d, np.float32)
         adapted_query = (p_q * mean_scale + mean_shift)[None, :]

@@ -12,6 +12,8 @@ and extra BLAS threads only spin against the server's other work (parallelism co
 from __future__ import annotations
 
 import contextlib
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,9 @@ def _tokens(pairs: Sequence[tuple[str, float]]) -> list[dict[str, Any]]:
     return [{"token": token, "cosine_change": change} for token, change in pairs]
 
 
+DOCUMENT_TERMS_CACHED = 20_000  # documents whose query-independent terms are kept (3 x d float32 each: ~90 MB)
+
+
 class ImrnnStage:
     """Re-scores candidates with a trained IMRNN adapter; without one it passes scores through and says why.
 
@@ -67,6 +72,9 @@ class ImrnnStage:
         unadapted_reason: str = "no trained IMRNN adapter is configured",
     ) -> None:
         self._adapter = adapter
+        # query-independent terms per document (projection, document-adapter output), keyed by id and vector
+        self._terms: OrderedDict[tuple[str, int], FloatArray] = OrderedDict()
+        self._terms_lock = threading.Lock()
         self._explainer = explainer if explained_results > 0 else None
         self._explained = explained_results
         self._threads = blas_threads
@@ -75,6 +83,31 @@ class ImrnnStage:
     @property
     def adapter(self) -> ImrnnAdapter | None:
         return self._adapter
+
+    def _document_terms(
+        self, adapter: ImrnnAdapter, candidates: Sequence[Candidate], documents: FloatArray
+    ) -> FloatArray:
+        """The candidates' `document_terms`, from a bounded LRU where known (a changed vector is a new key)."""
+        keys = [(c.document.id, hash(c.embedding.tobytes())) for c in candidates]
+        terms = np.empty((len(candidates), 3 * documents.shape[1]), dtype=np.float32)
+        missing: list[int] = []
+        with self._terms_lock:
+            for row, key in enumerate(keys):
+                cached = self._terms.get(key)
+                if cached is None:
+                    missing.append(row)
+                else:
+                    terms[row] = cached
+                    self._terms.move_to_end(key)
+        if missing:
+            computed = adapter.document_terms(documents[missing])
+            terms[missing] = computed
+            with self._terms_lock:
+                for row, values in zip(missing, computed, strict=True):
+                    self._terms[keys[row]] = values
+                while len(self._terms) > DOCUMENT_TERMS_CACHED:
+                    self._terms.popitem(last=False)
+        return terms
 
     @classmethod
     def from_directory(
@@ -129,7 +162,8 @@ class ImrnnStage:
         for row, candidate in enumerate(candidates):
             documents[row] = candidate.embedding
         with _blas_limit(self._threads):
-            modulation = self._adapter.modulate(query.embedding, documents)
+            terms = self._document_terms(self._adapter, candidates, documents)
+            modulation = self._adapter.modulate(query.embedding, documents, terms)
             served = self._adapter.blended(base, modulation.adapted_scores)
             query_info: dict[str, Any] = {"adapted": True, "blend": self._adapter.blend, "iterations": 1}
             tokens: dict[int, TokenShift] = {}

@@ -229,3 +229,19 @@ def test_the_stage_factory_wires_the_imrnn_settings_and_caches_the_word_table(tm
     encoded = encoder.encoded
     build_stages(settings, cast(Encoder, encoder))  # a restart reads the cached table
     assert encoder.encoded == encoded
+
+
+def test_cached_document_terms_give_the_same_scores_and_a_changed_vector_is_recomputed() -> None:
+    adapter = trained_like(0.5, seed=3)
+    query, cands, scores = candidates(12, seed=4)
+    documents = np.stack([c.embedding for c in cands])
+    fresh = adapter.modulate(query.embedding, documents).adapted_scores
+    stage = ImrnnStage(adapter, explained_results=0)
+    first = stage.apply(query, cands, scores).candidate_explanations
+    second = stage.apply(query, cands, scores).candidate_explanations  # every document's terms from the cache
+    assert [e["adapted"] for e in first] == [e["adapted"] for e in second]
+    np.testing.assert_allclose([e["adapted"] for e in second], fresh, atol=1e-6)
+    changed = [Candidate(cands[0].document, unit(-cands[0].embedding), 0.0, 1), *cands[1:]]  # same id, new vector
+    again = stage.apply(query, changed, scores).candidate_explanations
+    expected = adapter.modulate(query.embedding, np.stack([c.embedding for c in changed])).adapted_scores
+    np.testing.assert_allclose([e["adapted"] for e in again], expected, atol=1e-6)

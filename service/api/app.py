@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from fastapi.staticfiles import StaticFiles
 
 from service import __version__
 from service.api.errors import install_error_handlers
@@ -19,6 +21,7 @@ from service.settings import Settings
 from service.stage_factory import build_pipeline
 
 logger = logging.getLogger(__name__)
+UI_DIR = Path(__file__).with_name("ui")  # the explain page: static files that call the REST API
 
 _ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     status: {"model": ErrorResponse, "description": description}
@@ -63,4 +66,6 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
     install_error_handlers(app)
     for module in (health, collections, documents, search):
         app.include_router(module.router)
+    # a mount is not a route, so the page stays out of the OpenAPI schema; /ui redirects to /ui/
+    app.mount("/ui", StaticFiles(directory=UI_DIR, html=True), name="ui")
     return app

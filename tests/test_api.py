@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -82,13 +84,22 @@ def test_search_returns_ranked_results_with_breakdown_and_timings(client: TestCl
     assert "no adapter in" in body["query"]["cosine"]["reason"]
 
 
+@contextmanager
+def stageless_papers(
+    first_stage: str, tmp_path: Any, encoder: SentenceTransformerEncoder, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[TestClient]:
+    """An app serving the `papers` collection with no post-retrieval stage behind the given first stage."""
+    monkeypatch.setenv("GLASSBOX_PIPELINE__STAGES", "[]")
+    monkeypatch.setenv("GLASSBOX_FIRST_STAGE__MODE", first_stage)
+    with TestClient(create_app(Settings(home=tmp_path / "home"), encoder=encoder)) as client:
+        make_collection(client)
+        yield client
+
+
 def test_dense_baseline_when_no_stages_are_configured(
     tmp_path: Any, encoder: SentenceTransformerEncoder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("GLASSBOX_PIPELINE__STAGES", "[]")
-    monkeypatch.setenv("GLASSBOX_FIRST_STAGE__MODE", "dense")
-    with TestClient(create_app(Settings(home=tmp_path / "home"), encoder=encoder)) as client:
-        make_collection(client)
+    with stageless_papers("dense", tmp_path, encoder, monkeypatch) as client:
         body = client.post("/v1/collections/papers/search", json={"query": "fever"}).json()
         assert body["variant"] == "dense" and set(body["results"][0]["breakdown"]) == {"dense"}
 
@@ -96,10 +107,7 @@ def test_dense_baseline_when_no_stages_are_configured(
 def test_bm25_first_stage_finds_only_documents_sharing_a_term(
     tmp_path: Any, encoder: SentenceTransformerEncoder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("GLASSBOX_PIPELINE__STAGES", "[]")
-    monkeypatch.setenv("GLASSBOX_FIRST_STAGE__MODE", "bm25")
-    with TestClient(create_app(Settings(home=tmp_path / "home"), encoder=encoder)) as client:
-        make_collection(client)
+    with stageless_papers("bm25", tmp_path, encoder, monkeypatch) as client:
         body = client.post("/v1/collections/papers/search", json={"query": "the fever"}).json()
         assert body["variant"] == "bm25" and [r["id"] for r in body["results"]] == ["aspirin"]
         assert body["results"][0]["breakdown"] == {"lexical": {"score": body["results"][0]["score"], "rank": 1}}

@@ -130,4 +130,8 @@ class CosineFilterStage:
                 }
                 for cosine, s, p, k in zip(cosines, raw, probabilities, keep, strict=True)
             ],
+            summaries=[
+                {"relevance": round(float(p), 4), "relevant": bool(p >= threshold), "threshold": round(threshold, 4)}
+                for p in probabilities
+            ],
         )

@@ -177,9 +177,20 @@ class ImrnnStage:
             {"base": b, "adapted": a, "delta": s - b}
             for b, a, s in zip(base.tolist(), modulation.adapted_scores.tolist(), served.tolist(), strict=True)
         ]
+        summaries: list[dict[str, Any]] = [{} for _ in candidates]
         for row, shift_words in tokens.items():
             explanations[row] |= {"toward": _tokens(shift_words.toward), "away": _tokens(shift_words.away)}
-        return StageResult(scores=served, keep=keep, query_explanation=query_info, candidate_explanations=explanations)
+            summaries[row] = {
+                "moved_toward": [word for word, _ in shift_words.toward],
+                "moved_away": [word for word, _ in shift_words.away],
+            }
+        return StageResult(
+            scores=served,
+            keep=keep,
+            query_explanation=query_info,
+            candidate_explanations=explanations,
+            summaries=summaries,
+        )
 
 
 def _best_rows(scores: FloatArray, count: int) -> list[int]:

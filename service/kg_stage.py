@@ -228,6 +228,12 @@ class KgPathStage:
                 "latency_ms": round((time.perf_counter() - start) * 1000.0, 3),
             },
             candidate_explanations=explanations,
+            summaries=[
+                {"rationales": [path["rendered"] for path in explained.get("paths", [])]}
+                if explained.get("paths")
+                else {}
+                for explained in explanations
+            ],
         )
 
     def _concept(self, mention: Mention, text: str) -> dict[str, Any]:

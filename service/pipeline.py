@@ -144,7 +144,7 @@ class Pipeline:
         scores = np.asarray([m.score for m in matches], dtype=np.float32)
         keep = np.ones(len(matches), dtype=bool)
         stage_views: list[tuple[str, FloatArray, Sequence[Mapping[str, Any]]]] = []
-        explanations: list[dict[str, Any]] = [{} for _ in matches]
+        summaries: list[tuple[str, Sequence[Mapping[str, Any]]]] = []
         query_info: dict[str, Any] = {
             "text": query.text,
             "top_k": query.top_k,
@@ -162,6 +162,7 @@ class Pipeline:
                 keep &= result.keep
                 query_info[stage.name] = dict(result.query_explanation)
                 stage_views.append((stage.name, result.scores, result.candidate_explanations))
+                summaries.append((stage.name, result.summaries))
                 if result.relevance is not None:
                     relevance = [float(p) for p in result.relevance]
         order = [i for i in np.argsort(-scores, kind="stable") if keep[i]][: query.top_k]
@@ -175,7 +176,7 @@ class Pipeline:
                 relevance=relevance[i],
                 kept=bool(keep[i]),
                 breakdown=self._breakdown(first_stage.retrieved, stage_views, i),
-                explanation=explanations[i] if query.explain else None,
+                explanation=self._explanation(summaries, i) if query.explain else None,
             )
             for i in order
         ]
@@ -191,6 +192,12 @@ class Pipeline:
         for name, scores, explanations in stage_views:
             breakdown[name] = {"score": float(scores[i]), **(explanations[i] if i < len(explanations) else {})}
         return breakdown
+
+    @staticmethod
+    def _explanation(summaries: list[tuple[str, Sequence[Mapping[str, Any]]]], i: int) -> dict[str, Any]:
+        """Result i's explanation: each stage's short summary of it, by stage name (stages with nothing to say
+        about it are left out)."""
+        return {name: dict(rows[i]) for name, rows in summaries if i < len(rows) and rows[i]}
 
     @staticmethod
     def _candidates(collection: Collection, retrieved: Retrieved) -> list[Candidate]:

@@ -54,6 +54,8 @@ class StageResult:
         relevance: (n,) calibrated probabilities when the stage computes them, else None.
         query_explanation: per-query information (shown under `query.<stage name>`).
         candidate_explanations: n mappings merged into each result's `breakdown.<stage name>`.
+        summaries: n short, human-readable mappings (or none) shown in each result's `explanation.<stage name>`
+            when the request asks to explain: what this stage says about the result, in words a reader checks.
     """
 
     scores: FloatArray
@@ -61,6 +63,7 @@ class StageResult:
     relevance: FloatArray | None = None
     query_explanation: Mapping[str, Any] = field(default_factory=dict)
     candidate_explanations: Sequence[Mapping[str, Any]] = ()
+    summaries: Sequence[Mapping[str, Any]] = ()
 
 
 class Stage(Protocol):

@@ -82,6 +82,9 @@ def test_search_returns_ranked_results_with_breakdown_and_timings(client: TestCl
     assert body["query"]["candidates"] == 3 and body["query"]["first_stage"] == "hybrid"
     assert body["query"]["cosine"]["calibrated"] is False  # uncalibrated mode is flagged in every response
     assert "no adapter in" in body["query"]["cosine"]["reason"]
+    assert first["explanation"] == {}  # an uncalibrated filter has nothing to say about a result
+    quiet = client.post("/v1/collections/papers/search", json={"query": "cholesterol", "explain": False}).json()
+    assert quiet["results"][0]["explanation"] is None and "cosine" in quiet["results"][0]["breakdown"]
 
 
 @contextmanager

@@ -131,5 +131,6 @@ def test_cosine_filter_reads_both_arms_and_refuses_another_first_stage(tmp_path:
     explained = result.candidate_explanations[0]
     assert explained["raw_cosine"] == pytest.approx(0.7) and explained["mapped_score"] == pytest.approx(0.9)
     assert result.query_explanation["first_stage"] == "hybrid"
+    assert [x["relevant"] for x in result.summaries] == [bool(p >= adapter.threshold) for p in result.relevance]
     with pytest.raises(Exception, match="arm features"):
         adapter.relevance(np.eye(D, dtype="f4")[0], np.array([0.5], "f4"))

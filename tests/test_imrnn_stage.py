@@ -78,6 +78,14 @@ def test_stage_result_has_scores_breakdown_and_tokens_for_the_best_results() -> 
         assert entry["base"] == pytest.approx(scores[i]) and entry["adapted"] == pytest.approx(adapted[i])
         assert entry["delta"] == pytest.approx(result.scores[i] - scores[i], abs=1e-6)
         assert ("toward" in entry) == (i in best)
+        summary = result.summaries[i]
+        if i in best:  # the summary names the same words as the breakdown
+            assert summary == {
+                "moved_toward": [w["token"] for w in entry["toward"]],
+                "moved_away": [w["token"] for w in entry["away"]],
+            }
+        else:
+            assert summary == {}
         if i in best:
             assert len(entry["toward"]) <= 4 and all(w["cosine_change"] > 0 for w in entry["toward"])
             assert all({"token", "cosine_change"} == set(w) for w in entry["toward"])

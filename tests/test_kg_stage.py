@@ -60,6 +60,8 @@ def test_stage_explains_with_paths_and_keeps_scores(triples: Path) -> None:
     assert [(c["id"], c["text"], c["method"]) for c in linked] == [("hypertension", "hypertension", "exact")]
     statin, fever, none = result.candidate_explanations
     assert statin["explained"] and statin["paths"][0]["rendered"] == "hypertension ←treats— atorvastatin"
+    assert result.summaries[0] == {"rationales": [p["rendered"] for p in statin["paths"]]}  # the words a reader checks
+    assert [bool(s) for s in result.summaries] == [bool(e.get("paths")) for e in result.candidate_explanations]
     assert statin["paths"][0]["edges"] == [{"head": "atorvastatin", "relation": "treats", "tail": "hypertension"}]
     assert statin["paths"][0]["nodes"] == ["hypertension", "atorvastatin"]
     assert statin["document_concepts"][0] == {

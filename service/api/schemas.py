@@ -74,7 +74,9 @@ class SearchRequest(_Request):
     filter: dict[str, JsonValue] = Field(
         default_factory=dict, description="metadata equality filter: every key must equal its value"
     )
-    explain: bool = Field(True, description="include per-result explanations")
+    explain: bool = Field(
+        True, description="include each result's `explanation`: every stage's short summary of it (the breakdown stays)"
+    )
 
 
 class BatchSearchRequest(_Request):
@@ -90,7 +92,10 @@ class SearchResult(BaseModel):
     relevance: float | None = Field(description="calibrated relevance probability; null when uncalibrated")
     kept: bool = Field(description="whether the relevance filter kept it")
     breakdown: dict[str, dict[str, Any]] = Field(description="score (and rank) per stage, by stage name")
-    explanation: dict[str, Any] | None
+    explanation: dict[str, Any] | None = Field(
+        description="per stage, a short summary a reader can check (relevance, IMRNN words, KG rationales); null "
+        "when the request set explain=false"
+    )
 
 
 class SearchResponse(BaseModel):

@@ -12,12 +12,10 @@ from evaluation.filter_report import RelevanceFilter
 from service.encoder import Encoder, EncoderIdentity
 from service.filter_stage import CosineFilterStage
 from service.first_stage import (
-    DEFAULT_DENSE_WEIGHT,
     DenseRetriever,
     FirstStageRetriever,
-    HybridRetriever,
     LexicalRetriever,
-    read_fusion_weight,
+    build_retriever,
     trained_first_stage,
 )
 from service.imrnn_stage import ImrnnStage
@@ -55,13 +53,9 @@ def _bm25(_: VariantContext) -> Variant:
     return Variant("bm25", (), retriever=LexicalRetriever())
 
 
-def hybrid_retriever(context: VariantContext) -> HybridRetriever:
+def hybrid_retriever(context: VariantContext) -> FirstStageRetriever:
     """The hybrid first stage of the settings, with the dense weight tuned into `adapters/fusion` when unset."""
-    first_stage = context.settings.first_stage
-    weight = first_stage.dense_weight
-    if weight is None:
-        weight = read_fusion_weight(context.adapters)
-    return HybridRetriever(first_stage.fusion, DEFAULT_DENSE_WEIGHT if weight is None else weight, first_stage.rrf_k)
+    return retriever_for("hybrid", context)
 
 
 def _hybrid(context: VariantContext) -> Variant:
@@ -90,10 +84,8 @@ def _cosine(context: VariantContext) -> Variant:
 
 
 def retriever_for(mode: str, context: VariantContext) -> FirstStageRetriever:
-    """The first stage an adapter was trained behind (hybrid with the weight tuned beside it)."""
-    if mode == "hybrid":
-        return hybrid_retriever(context)
-    return LexicalRetriever() if mode == "bm25" else DenseRetriever()
+    """The first stage of `mode`, as serving builds it (hybrid with the weight tuned beside the adapters)."""
+    return build_retriever(context.settings, mode, context.adapters)
 
 
 def _imrnn(context: VariantContext) -> Variant:

@@ -10,7 +10,8 @@ import numpy as np
 from adapters import AdapterArtifactError, CosineAdapter, EncoderSignature, arm_features, keep_mask
 from indexes import FloatArray
 from service.encoder import EncoderIdentity
-from service.errors import ConfigurationError, EncoderMismatchError
+from service.errors import EncoderMismatchError
+from service.first_stage import require_first_stage
 from service.stages import Candidate, QueryContext, StageResult
 
 
@@ -76,13 +77,8 @@ class CosineFilterStage:
             adapter = CosineAdapter.load(directory, EncoderSignature(encoder.name, encoder.dimension))
         except AdapterArtifactError as exc:
             raise EncoderMismatchError(str(exc), {"adapter": str(directory)}) from exc
-        if first_stage is not None and adapter.first_stage != first_stage:
-            raise ConfigurationError(
-                f"the Cosine Adapter in {directory} maps {adapter.first_stage!r} first-stage scores but the first "
-                f"stage is {first_stage!r}; set GLASSBOX_FIRST_STAGE__MODE={adapter.first_stage} or retrain it with "
-                f"GLASSBOX_FIRST_STAGE__MODE={first_stage} glassbox train cosine",
-                {"adapter": str(directory), "adapter_first_stage": adapter.first_stage, "first_stage": first_stage},
-            )
+        if first_stage is not None:
+            require_first_stage("Cosine Adapter", directory, adapter.first_stage, first_stage, "cosine")
         return cls(adapter, min_results=min_results, filtering=filtering)
 
     def apply(self, query: QueryContext, candidates: Sequence[Candidate], scores: FloatArray) -> StageResult:

@@ -206,6 +206,21 @@ def trained_first_stage(report: Mapping[str, Any] | None) -> str:
     return str(((report or {}).get("first_stage") or {}).get("mode", "dense"))
 
 
+def require_first_stage(adapter: str, directory: Path, trained: str, serving: str, command: str) -> None:
+    """Refuse an adapter trained behind another first stage than the one serving (its scores would mean nothing).
+
+    Raises:
+        ConfigurationError: naming both first stages and the two ways out.
+    """
+    if trained != serving:
+        raise ConfigurationError(
+            f"the {adapter} in {directory} was trained behind the {trained!r} first stage but the first stage is "
+            f"{serving!r}; set GLASSBOX_FIRST_STAGE__MODE={trained} or retrain it with "
+            f"GLASSBOX_FIRST_STAGE__MODE={serving} glassbox train {command}",
+            {"adapter": str(directory), "adapter_first_stage": trained, "first_stage": serving},
+        )
+
+
 def read_fusion_weight(adapters_dir: Path) -> float | None:
     """The dense weight `glassbox train fusion` stored under `adapters_dir/fusion`, or None when there is none."""
     path = adapters_dir / FUSION_ARTIFACT / "config.json"
@@ -266,5 +281,6 @@ __all__ = [
     "describe_first_stage",
     "hybrid_arms",
     "read_fusion_weight",
+    "require_first_stage",
     "trained_first_stage",
 ]

@@ -7,9 +7,8 @@ from pathlib import Path
 
 from adapters import Adapter
 from service.encoder import Encoder
-from service.errors import ConfigurationError
 from service.filter_stage import CosineFilterStage
-from service.first_stage import build_retriever, trained_first_stage
+from service.first_stage import build_retriever, require_first_stage, trained_first_stage
 from service.imrnn_stage import ImrnnStage
 from service.kg_stage import KgPathStage
 from service.pipeline import Pipeline
@@ -31,14 +30,9 @@ def _cosine(settings: Settings, encoder: Encoder) -> Stage:
 
 def _imrnn(settings: Settings, encoder: Encoder) -> Stage:
     directory = settings.adapters_dir / "imrnn"
-    trained = trained_first_stage(Adapter.read_report(directory)) if (directory / "config.json").is_file() else None
-    if trained is not None and trained != settings.first_stage.mode:
-        raise ConfigurationError(
-            f"the IMRNN adapter in {directory} was trained behind the {trained!r} first stage but the first stage "
-            f"is {settings.first_stage.mode!r}; set GLASSBOX_FIRST_STAGE__MODE={trained} or retrain it with "
-            f"GLASSBOX_FIRST_STAGE__MODE={settings.first_stage.mode} glassbox train imrnn",
-            {"adapter": str(directory), "adapter_first_stage": trained, "first_stage": settings.first_stage.mode},
-        )
+    if (directory / "config.json").is_file():
+        trained = trained_first_stage(Adapter.read_report(directory))
+        require_first_stage("IMRNN adapter", directory, trained, settings.first_stage.mode, "imrnn")
     return load_imrnn_stage(directory, settings, encoder)
 
 

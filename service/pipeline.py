@@ -85,8 +85,11 @@ class Pipeline:
         settings: SearchSettings,
         stages: Sequence[Stage] = (),
         retriever: FirstStageRetriever | None = None,
+        query_encoder: Encoder | None = None,
     ) -> None:
         self._encoder = encoder
+        # what encodes query texts: the encoder itself, or it wrapped (embedding cache, micro-batching)
+        self._query_encoder = query_encoder or encoder
         self._registry = registry
         self._settings = settings
         self._stages = tuple(stages)
@@ -103,7 +106,12 @@ class Pipeline:
 
     @property
     def encoder(self) -> Encoder:
+        """The encoder that embeds documents (upserts) and stands behind query encoding."""
         return self._encoder
+
+    @property
+    def stages(self) -> tuple[Stage, ...]:
+        return self._stages
 
     def search(self, collection: str, query: SearchQuery) -> SearchOutcome:
         return self.search_batch(collection, [query])[0]
@@ -115,7 +123,7 @@ class Pipeline:
         """
         collection = self._registry.get(collection_name)
         start = time.perf_counter()
-        embeddings = self._encoder.encode([q.text for q in queries])
+        embeddings = self._query_encoder.encode([q.text for q in queries])
         encode_ms = round(_ms(start) / max(len(queries), 1), 3)
         outcomes = []
         for query, embedding in zip(queries, embeddings, strict=True):

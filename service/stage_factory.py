@@ -64,6 +64,18 @@ def build_stages(settings: Settings, encoder: Encoder) -> list[Stage]:
     return [STAGE_BUILDERS[name](settings, encoder) for name in settings.pipeline.stages]
 
 
-def build_pipeline(settings: Settings, encoder: Encoder, registry: CollectionRegistry) -> Pipeline:
-    """The configured pipeline: the first stage of `settings.first_stage` and the stages of `settings.pipeline`."""
-    return Pipeline(encoder, registry, settings.search, build_stages(settings, encoder), build_retriever(settings))
+def build_pipeline(
+    settings: Settings, encoder: Encoder, registry: CollectionRegistry, query_encoder: Encoder | None = None
+) -> Pipeline:
+    """The configured pipeline: the first stage of `settings.first_stage` and the stages of `settings.pipeline`.
+
+    `query_encoder` encodes query texts (the server wraps `encoder` with micro-batching and an embedding cache).
+    """
+    return Pipeline(
+        encoder,
+        registry,
+        settings.search,
+        build_stages(settings, encoder),
+        build_retriever(settings),
+        query_encoder=query_encoder,
+    )

@@ -45,8 +45,9 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
         await run_in_threadpool(registry.open_all)
         app.state.settings = resolved
         app.state.registry = registry
+        query_encoder: Encoder = active_encoder  # wrapped below by micro-batching and the query-embedding cache
         # in a thread: a KG stage loads its graph here (seconds)
-        app.state.pipeline = await run_in_threadpool(build_pipeline, resolved, active_encoder, registry)
+        app.state.pipeline = await run_in_threadpool(build_pipeline, resolved, active_encoder, registry, query_encoder)
         app.state.ready = True
         logger.info("glassbox ready: %d collections under %s", len(registry.names()), registry.root)
         try:

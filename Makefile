@@ -14,13 +14,9 @@ export HF_HUB_OFFLINE ?= 1
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-$(BIN)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	# torch first and pinned: on our machines torch==2.13.0 resolves to a local CPU wheel, while an unpinned
-	# torch (asked for by sentence-transformers) would pull a multi-GB CUDA build.
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev]'
+# the same install steps the Dockerfile runs: torch==2.13.0 first (pinned, CPU), then glassbox editable with `.[dev]`
+$(BIN)/.installed: pyproject.toml scripts/install.sh
+	PYTHON=$(PYTHON) bash scripts/install.sh $(VENV)
 	touch $@
 
 install: $(BIN)/.installed ## create .venv and install glassbox with dev tools (CPU torch first)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
-import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -11,10 +11,12 @@ from typing import TypeVar
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from indexes import IndexesError
-from service.errors import GlassboxError, InvalidRequestError
-from service.settings import Settings
+from service.errors import ConfigurationError, GlassboxError, InvalidRequestError
+from service.log_format import configure_logging
+from service.settings import COLLECTION_NAME_PATTERN, Settings
 
 app = typer.Typer(
     help="Glassbox: retrieval that shows its work. Settings come from GLASSBOX_* environment variables.",
@@ -68,6 +70,26 @@ def ingest(
     _run(body)
 
 
+def is_loopback(host: str) -> bool:
+    """Whether `host` only accepts connections from this machine (`localhost` or a loopback address)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # any other name may resolve to a reachable interface
+
+
+def check_exposure(settings: Settings, host: str) -> None:
+    """Refuse to serve without API keys beyond loopback unless GLASSBOX_ALLOW_ANONYMOUS says so."""
+    if settings.api_keys or settings.allow_anonymous or is_loopback(host):
+        return
+    raise ConfigurationError(
+        f"refusing to serve on --host {host} without authentication: set GLASSBOX_API_KEYS (make a key with "
+        "`glassbox keys create`), or GLASSBOX_ALLOW_ANONYMOUS=true to serve it open, or use --host 127.0.0.1"
+    )
+
+
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", "--host"),
@@ -77,9 +99,21 @@ def serve(
     import uvicorn
 
     from service.api import create_app
+    from service.log_format import configure_logging
 
     settings = Settings()
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+    _run(lambda: check_exposure(settings, host))
+    configure_logging(settings.log_level, settings.log_format or "json")
+    # log_config=None: uvicorn's own loggers go through the handler above; the app's middleware writes the
+    # access log (route template, status, duration, request id), so uvicorn's is off
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        log_config=None,
+        access_log=False,
+    )
 
 
 @app.command()
@@ -149,6 +183,52 @@ def evaluate(
         written = write_outputs(result, out)
         typer.echo(markdown_table(result.report))
         typer.echo("wrote " + ", ".join(str(path) for path in written))
+
+    _run(body)
+
+
+@app.command("simulate-ab")
+def simulate_ab(
+    dataset: str = typer.Option(..., "--dataset", help="BEIR directory; its test queries are replayed"),
+    variants: str = typer.Option(..., "--variants", help="two evaluation variants A,B, e.g. dense,hybrid"),
+    mode: str = typer.Option("ab", "--mode", help="ab (split traffic) or interleave (team-draft, one mixed list)"),
+    queries: int = typer.Option(2000, "--queries", min=1, help="simulated search requests (impressions)"),
+    out: Path = typer.Option(..., "--out", help="report JSON"),
+    adapters: Path | None = typer.Option(None, "--adapters", help="directory of trained adapters"),
+    seed: int = typer.Option(42, "--seed", help="seed of queries, assignment and clicks"),
+    repetitions: int = typer.Option(200, "--repetitions", min=1, help="simulated experiments per traffic level"),
+    user_spread: float = typer.Option(
+        0.0, "--user-spread", min=0.0, max=1.0, help="users' click propensities vary by up to ± this share"
+    ),
+) -> None:
+    """Simulate an online experiment: clicks from a position-biased model over qrels; winner, p-value, traffic."""
+    from evaluation.click_model import PositionBiasedClickModel
+    from evaluation.simulate_ab import SimulationConfig, simulate_on_dataset
+    from evaluation.variants import check_variant_names
+    from service.encoder_factory import load_encoder
+
+    def body() -> None:
+        names = [name.strip() for name in variants.split(",") if name.strip()]
+        if len(names) != 2 or names[0] == names[1]:
+            raise InvalidRequestError("--variants", variants, "give two different variants, e.g. dense,hybrid")
+        if mode not in ("ab", "interleave"):
+            raise InvalidRequestError("--mode", mode, "mode is 'ab' or 'interleave'")
+        check_variant_names(names)  # fail fast, before loading the model
+        settings = Settings()
+        config = SimulationConfig(
+            (names[0], names[1]), mode="ab" if mode == "ab" else "interleave", impressions=queries, seed=seed,
+            repetitions=repetitions, click_model=PositionBiasedClickModel(user_spread=user_spread),
+        )  # fmt: skip
+        report = simulate_on_dataset(Path(dataset), config, settings, load_encoder(settings), adapters=adapters)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(report, indent=2) + "\n")
+        needed = report["traffic_needed"]
+        typer.echo(
+            f"{mode}: winner {report['winner']} (true: {report['true_winner']}), p = {report['p_value']:.3g} "
+            f"over {queries} impressions; traffic for {needed['ab']['power']:.0%} power: "
+            f"A/B {needed['ab']['impressions']}, interleaving {needed['interleave']['impressions']}"
+        )
+        typer.echo(f"wrote {out}")
 
     _run(body)
 
@@ -248,14 +328,61 @@ def train_imrnn_command(
     _run(body)
 
 
+keys_app = typer.Typer(help="API keys: GLASSBOX_API_KEYS holds their SHA-256 digests and scopes.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def _scope_names(option: str, values: list[str]) -> list[str]:
+    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
+    for name in names:
+        if name != "*" and not COLLECTION_NAME_PATTERN.match(name):
+            raise InvalidRequestError(option, name, "must be a collection name or '*'")
+    return list(dict.fromkeys(names))
+
+
+@keys_app.command("create")
+def create_key_command(
+    name: str = typer.Option(..., "--name", help="who holds the key (named in 403 errors and logs)"),
+    read: list[str] = typer.Option([], "--read", help="collections it may read, comma-separated or repeated; '*' all"),
+    write: list[str] = typer.Option(
+        [], "--write", help="collections it may change (write does not imply read); '*' all"
+    ),
+) -> None:
+    """Make a random API key: print it once, and the GLASSBOX_API_KEYS entry (its digest and scopes) to add."""
+    from service.api_keys import new_key_entry
+
+    def body() -> None:
+        readable, writable = _scope_names("--read", read), _scope_names("--write", write)
+        if not readable and not writable:
+            raise typer.BadParameter("give the key at least one scope: --read, --write or both")
+        key, entry = new_key_entry(name, readable, writable)
+        typer.echo(f"API key for {name!r} (shown once; store it now, only its digest is kept):\n{key}")
+        typer.echo("Add this entry to the JSON list in GLASSBOX_API_KEYS:")
+        typer.echo(entry.model_dump_json())
+
+    _run(body)
+
+
+def settings_problems(exc: ValidationError | SettingsError) -> str:
+    """The settings' problems, one a line; an API key entry's input is never shown (it may be a pasted key)."""
+    if isinstance(exc, SettingsError):
+        return str(exc)
+    problems = []
+    for error in exc.errors(include_url=False):
+        location = ".".join(str(part) for part in error["loc"])
+        problem = f"{location}: {error['msg']}"
+        if error["loc"][:1] != ("api_keys",):
+            problem += f" (got {error['input']!r})"
+        problems.append(problem)
+    return "\n  ".join(["", *problems])
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
         settings = Settings()
-    except ValidationError as exc:
-        typer.echo(f"error: invalid GLASSBOX_* settings: {exc}", err=True)
+    except (ValidationError, SettingsError) as exc:
+        typer.echo(f"error: invalid GLASSBOX_* settings: {settings_problems(exc)}", err=True)
         sys.exit(2)
-    logging.basicConfig(
-        level=settings.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format or "text")  # `serve` switches to json by default
     app()

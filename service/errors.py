@@ -5,10 +5,16 @@ GlassboxError
 ├── CollectionNotFoundError  no collection of that name
 ├── CollectionExistsError    a collection of that name already exists
 ├── DocumentNotFoundError    no document of that id in the collection
+├── ExperimentNotFoundError  no experiment of that id
+├── ExperimentExistsError    an experiment of that id already exists
 ├── EncoderError             the encoder cannot be loaded
 ├── EncoderMismatchError     a collection was built with another encoder than the one serving
 ├── DatasetError             a dataset path, file or download that cannot be used
-└── ConfigurationError       a setting or stored artifact the service cannot use as configured
+├── ConfigurationError       a setting or stored artifact the service cannot use as configured
+├── UnauthorizedError        no API key, or one that matches no configured key
+├── ForbiddenError           a valid key without the scope a collection needs (names both)
+├── PayloadTooLargeError     a request body over GLASSBOX_LIMITS__MAX_BODY_BYTES
+└── RequestTimeoutError      a request that ran past GLASSBOX_LIMITS__REQUEST_TIMEOUT_S
 """
 
 from __future__ import annotations
@@ -61,6 +67,20 @@ class DocumentNotFoundError(GlassboxError):
         )
 
 
+class ExperimentNotFoundError(GlassboxError):
+    code = "experiment_not_found"
+
+    def __init__(self, experiment: str) -> None:
+        super().__init__(f"experiment {experiment!r} does not exist", {"experiment": experiment})
+
+
+class ExperimentExistsError(GlassboxError):
+    code = "experiment_exists"
+
+    def __init__(self, experiment: str) -> None:
+        super().__init__(f"experiment {experiment!r} already exists", {"experiment": experiment})
+
+
 class EncoderError(GlassboxError):
     code = "encoder_error"
 
@@ -75,6 +95,48 @@ class DatasetError(GlassboxError):
 
 class ConfigurationError(GlassboxError):
     code = "configuration_error"
+
+
+class UnauthorizedError(GlassboxError):
+    """No API key, or an unknown one. The message never repeats the key."""
+
+    code = "unauthorized"
+
+
+class ForbiddenError(GlassboxError):
+    """A known key without the scope an action needs on a collection."""
+
+    code = "forbidden"
+
+    def __init__(self, key_name: str, scope: str, collection: str) -> None:
+        super().__init__(
+            f"API key {key_name!r} lacks the {scope} scope for collection {collection!r}",
+            {"key": key_name, "scope": scope, "collection": collection},
+        )
+
+
+class PayloadTooLargeError(GlassboxError):
+    code = "payload_too_large"
+
+    def __init__(self, limit: int, size: int | None = None) -> None:
+        body = "request body" if size is None else f"request body of {size} bytes"
+        super().__init__(
+            f"{body} is over the limit of {limit} bytes (GLASSBOX_LIMITS__MAX_BODY_BYTES)",
+            {"limit": limit, "size": size},
+        )
+
+
+class RequestTimeoutError(GlassboxError):
+    """The request ran out of time; work already started finishes in the background."""
+
+    code = "timeout"
+
+    def __init__(self, limit: float) -> None:
+        super().__init__(
+            f"request took longer than {limit:g} s (GLASSBOX_LIMITS__REQUEST_TIMEOUT_S); work already started "
+            "may still complete, and retrying an upsert or delete is safe",
+            {"limit_s": limit},
+        )
 
 
 def _clip(value: Any, limit: int = 80) -> str:

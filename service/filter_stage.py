@@ -12,7 +12,7 @@ from indexes import FloatArray
 from service.encoder import EncoderIdentity
 from service.errors import EncoderMismatchError
 from service.first_stage import require_first_stage
-from service.stages import Candidate, QueryContext, StageResult
+from service.stages import Candidate, QueryContext, StageResult, adapter_version
 
 
 def candidate_arm_features(candidates: Sequence[Candidate]) -> FloatArray:
@@ -44,10 +44,19 @@ class CosineFilterStage:
         self._min_results = min_results
         self._filtering = filtering
         self._reason = uncalibrated_reason
+        self._version: str | None = None
 
     @property
     def adapter(self) -> CosineAdapter | None:
         return self._adapter
+
+    @property
+    def version(self) -> str:
+        """The adapter's content hash and the keep/drop options (computed once; response-cache keys carry it)."""
+        if self._version is None:
+            options = f"filtering={self._filtering},min_results={self._min_results}"
+            self._version = f"cosine:{adapter_version(self._adapter)}:{options}"
+        return self._version
 
     @property
     def min_results(self) -> int:

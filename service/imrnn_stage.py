@@ -25,7 +25,7 @@ from adapters import AdapterArtifactError, EncoderSignature, ImrnnAdapter, Shift
 from indexes import FloatArray
 from service.encoder import EncoderIdentity
 from service.errors import EncoderMismatchError
-from service.stages import Candidate, QueryContext, StageResult
+from service.stages import Candidate, QueryContext, StageResult, adapter_version
 from service.token_vocabulary import input_vocabulary
 
 _CONTROLLER: ThreadpoolController | None = None
@@ -79,10 +79,19 @@ class ImrnnStage:
         self._explained = explained_results
         self._threads = blas_threads
         self._reason = unadapted_reason
+        self._version: str | None = None
 
     @property
     def adapter(self) -> ImrnnAdapter | None:
         return self._adapter
+
+    @property
+    def version(self) -> str:
+        """The adapter's content hash and the explanation options (computed once; response-cache keys carry it)."""
+        if self._version is None:
+            explained = 0 if self._explainer is None else self._explained
+            self._version = f"imrnn:{adapter_version(self._adapter)}:explained={explained}"
+        return self._version
 
     def _document_terms(
         self, adapter: ImrnnAdapter, candidates: Sequence[Candidate], documents: FloatArray

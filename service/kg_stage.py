@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -103,6 +104,15 @@ class KgPathStage:
         self._linker_key = linker_key
         self._collections: dict[str, _CollectionState] = {}
         self._lock = threading.Lock()
+
+    @property
+    def version(self) -> str:
+        """The graph and linker (their source files' hash) and the explanation options: response-cache keys carry it.
+
+        A stage built around an in-memory graph without a key is this process's alone (never shared via Redis).
+        """
+        graph = self._linker_key or f"process-{os.getpid()}-graph-{id(self.graph):x}"
+        return f"kg:{graph}:top={self._explain_top}:df={self._max_df}"
 
     @classmethod
     def from_settings(cls, settings: Settings, encoder: Encoder | None = None) -> KgPathStage:

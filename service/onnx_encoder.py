@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from indexes import FloatArray
@@ -33,8 +34,13 @@ from service.errors import EncoderError
 from service.settings import EncoderSettings
 
 logger = logging.getLogger(__name__)
+IntArray = npt.NDArray[np.int64]
 
 OPSET = 17
+# Padding a pass may add, as a share of its real tokens. On SciFact test queries (2 shared cores) passes of 8-16
+# random queries cost 10-11 ms of CPU per query with 0.25, 12-13 ms unsplit (padded to the longest) and 11-13 ms
+# one at a time: a long query padding short ones wastes what sharing the pass saves (docs/benchmarks.md).
+PADDING_SLACK = 0.25
 EXPORT_FORMAT = 1
 _PROBE_TEXTS = [
     "Statins reduce the risk of cardiovascular events in adults with diabetes.",
@@ -67,6 +73,33 @@ def _cpu_flags() -> list[str]:
     return sorted(flag for flag in flags if flag.startswith(("avx512", "avx2", "avx_vnni", "amx")))
 
 
+def length_chunks(lengths: npt.ArrayLike, batch_size: int, slack: float = PADDING_SLACK) -> list[IntArray]:
+    """Indices of texts with these token counts, in forward passes of at most `batch_size`, longest first.
+
+    A pass costs about (its longest text x its size) tokens of compute, padding included; a text joins the current
+    pass only while that stays within (1 + slack) x the pass's real tokens. Passing several short queries together
+    is cheaper per token than one at a time, but not when one long query pads them all to its length.
+
+    >>> [chunk.tolist() for chunk in length_chunks([5, 20, 19, 6, 18], batch_size=4)]
+    [[1, 2, 4], [3, 0]]
+    >>> [chunk.tolist() for chunk in length_chunks([7, 7, 7], batch_size=2)]
+    [[0, 1], [2]]
+    """
+    counts = np.asarray(lengths, dtype=np.int64)
+    chunks: list[IntArray] = []
+    current: list[int] = []
+    real = 0
+    for i in np.argsort(-counts, kind="stable").tolist():
+        longest = int(counts[current[0]]) if current else 0
+        if current and (len(current) >= batch_size or longest * (len(current) + 1) > (1 + slack) * (real + counts[i])):
+            chunks.append(np.asarray(current, dtype=np.int64))
+            current, real = [], 0
+        current.append(i)
+        real += int(counts[i])
+    chunks.append(np.asarray(current, dtype=np.int64))
+    return chunks
+
+
 class OnnxEncoder:
     """An `Encoder` running the exported model in ONNX Runtime.
 
@@ -94,6 +127,9 @@ class OnnxEncoder:
         self.manifest = self._load_or_export(reference)
         options = onnxruntime.SessionOptions()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle intra-op threads sleep instead of spinning: a server runs searches beside the model, and on a small
+        # machine spinning threads took the cores those searches need (2x the CPU per query, docs/benchmarks.md).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if settings.threads is not None:
             options.intra_op_num_threads = settings.threads
         self._session = onnxruntime.InferenceSession(
@@ -114,19 +150,19 @@ class OnnxEncoder:
     def encode(self, texts: Sequence[str], *, progress: bool = False) -> FloatArray:
         if not texts:
             return np.empty((0, self._identity.dimension), dtype=np.float32)
-        batch = self._settings.batch_size
-        order = np.argsort([-len(text) for text in texts], kind="stable")  # similar lengths pad less
-        vectors = np.empty((len(texts), self._identity.dimension), dtype=np.float32)
-        for start in range(0, len(texts), batch):
-            chosen = order[start : start + batch]
-            vectors[chosen] = self._encode_batch([texts[i] for i in chosen])
-        return vectors
-
-    def _encode_batch(self, texts: list[str]) -> FloatArray:
-        features = self._tokenize(texts)
+        features = self._tokenize(list(texts))  # one call for all: the fast tokenizer batches internally
         feeds = {name: tensor.numpy() for name, tensor in features.items() if name in self._inputs}
         if "token_type_ids" in self._inputs and "token_type_ids" not in feeds:
             feeds["token_type_ids"] = np.zeros_like(feeds["input_ids"])
+        vectors = np.empty((len(texts), self._identity.dimension), dtype=np.float32)
+        for chosen in length_chunks(feeds["attention_mask"].sum(axis=1), self._settings.batch_size):
+            vectors[chosen] = self._encode_batch({name: array[chosen] for name, array in feeds.items()})
+        return vectors
+
+    def _encode_batch(self, feeds: dict[str, Any]) -> FloatArray:
+        """Rows for tokenised texts; the padding columns no text in this chunk uses are cut off first."""
+        width = int(np.flatnonzero(feeds["attention_mask"].any(axis=0)).max()) + 1
+        feeds = {name: np.ascontiguousarray(array[:, :width]) for name, array in feeds.items()}
         with self._lock:
             hidden = self._session.run(None, feeds)[0]
         mask = feeds["attention_mask"][..., None].astype(np.float32)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -11,7 +13,7 @@ import numpy as np
 
 from indexes import Collection, FloatArray, Match
 from service.encoder import Encoder
-from service.first_stage import DenseRetriever, FirstStageRetriever, Retrieved
+from service.first_stage import DenseRetriever, FirstStageRetriever, Retrieved, describe_first_stage
 from service.registry import CollectionRegistry
 from service.settings import SearchSettings
 from service.stages import Candidate, QueryContext, Stage
@@ -94,6 +96,7 @@ class Pipeline:
         self._settings = settings
         self._stages = tuple(stages)
         self._retriever = retriever or DenseRetriever()
+        self._fingerprint: str | None = None
 
     @property
     def variant(self) -> str:
@@ -112,6 +115,23 @@ class Pipeline:
     @property
     def stages(self) -> tuple[Stage, ...]:
         return self._stages
+
+    @property
+    def fingerprint(self) -> str:
+        """A hash of all that makes this pipeline's results what they are: variant, encoder identity, first-stage
+        details (fusion and weight), search settings and every stage's version. Response-cache keys carry it."""
+        if self._fingerprint is None:
+            identity = self._encoder.identity
+            described = {
+                "variant": self.variant,
+                "encoder": [identity.name, identity.revision, identity.backend, identity.dimension],
+                "first_stage": describe_first_stage(self._retriever),
+                "search": self._settings.model_dump(mode="json"),
+                "stages": [stage.version for stage in self._stages],
+            }
+            text = json.dumps(described, sort_keys=True, default=str)
+            self._fingerprint = hashlib.sha256(text.encode()).hexdigest()[:24]
+        return self._fingerprint
 
     def search(self, collection: str, query: SearchQuery) -> SearchOutcome:
         return self.search_batch(collection, [query])[0]

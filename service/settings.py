@@ -6,12 +6,13 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 StageName = Literal["cosine", "imrnn", "kg"]
 COLLECTION_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 
 
 class EncoderSettings(BaseModel):
@@ -159,6 +160,123 @@ class PipelineSettings(BaseModel):
     )
 
 
+class BatchingSettings(BaseModel):
+    """Micro-batching of query encodes: concurrent searches share one forward pass."""
+
+    enabled: bool = Field(True, description="batch concurrent query encodes; off encodes each search on its own")
+    max_batch: int = Field(32, ge=1, le=4096, description="most query texts in one batched encode")
+    max_wait_ms: float = Field(
+        2.0,
+        ge=0.0,
+        le=1000.0,
+        description="longest a batch waits for more queries once concurrent searches are seen; a lone search "
+        "never waits",
+    )
+
+
+class CacheSettings(BaseModel):
+    """The query-embedding and response cache: Redis when GLASSBOX_REDIS_URL is set, else in-process."""
+
+    enabled: bool = Field(True, description="cache query embeddings and search responses; off computes every search")
+    responses: bool = Field(True, description="cache whole search responses (invalidated by writes to the collection)")
+    embeddings: bool = Field(True, description="cache query embeddings (keyed by encoder name, revision and backend)")
+    ttl_seconds: int = Field(3600, ge=1, description="lifetime of a cached entry")
+    max_entries: int = Field(2048, ge=1, description="entries the in-process cache holds (least recently used go)")
+    timeout_ms: int = Field(250, ge=1, le=10_000, description="Redis connect and read timeout; past it, bypass")
+    retry_seconds: float = Field(
+        2.0, gt=0.0, le=3600.0, description="while Redis is unreachable, how often it is tried again"
+    )
+    key_prefix: str = Field(
+        "glassbox", min_length=1, max_length=64, description="prefix of every Redis key (to share one Redis)"
+    )
+
+
+class ApiKeySettings(BaseModel):
+    """One API key as settings hold it: a name, the SHA-256 of the key (never the key itself) and its scopes.
+
+    `glassbox keys create` makes a key and prints this entry. Scopes list collection names or "*" (every
+    collection); write does not imply read.
+    """
+
+    # a pasted raw key must not be echoed back in a validation error (it would land in logs)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    name: str = Field(min_length=1, max_length=64, description="who holds the key; named in 403 errors and logs")
+    sha256: str = Field(description="hex SHA-256 digest of the key")
+    read: list[str] = Field(default_factory=list, description="collections it may search and read, or '*'")
+    write: list[str] = Field(
+        default_factory=list, description="collections it may create, upsert into, delete from and delete, or '*'"
+    )
+
+    @field_validator("sha256")
+    @classmethod
+    def _sha256_is_a_digest(cls, value: str) -> str:
+        if not SHA256_PATTERN.match(value):
+            raise ValueError("sha256 must be 64 lowercase hex digits: the digest of the key, never the key itself")
+        return value
+
+    @field_validator("read", "write")
+    @classmethod
+    def _scopes_name_collections(cls, value: list[str]) -> list[str]:
+        bad = [name for name in value if name != "*" and not COLLECTION_NAME_PATTERN.match(name)]
+        if bad:
+            raise ValueError(f"scopes list collection names or '*', got {bad[0]!r}")
+        return value
+
+
+class LimitsSettings(BaseModel):
+    """HTTP request limits checked around every route, answered in the one error shape."""
+
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1, description="largest request body accepted, in bytes (413 payload_too_large above)"
+    )
+    request_timeout_s: float = Field(
+        120.0, gt=0, description="seconds before a request is answered 504 timeout; its work finishes in the background"
+    )
+
+
+EXPERIMENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class VariantDefinition(BaseModel):
+    """One arm: a first stage and post-retrieval stages; unset fields serve what the server is configured with."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=EXPERIMENT_NAME_PATTERN, description="variant name, e.g. dense or full")
+    weight: float = Field(1.0, ge=0.0, description="traffic weight (A/B mode); weights are normalised")
+    first_stage: Literal["dense", "bm25", "hybrid"] | None = Field(
+        None, description="first stage of this arm; unset = GLASSBOX_FIRST_STAGE__MODE"
+    )
+    stages: list[StageName] | None = Field(None, description="post-retrieval stages in order; unset = the served ones")
+
+
+class ExperimentDefinition(BaseModel):
+    """An experiment: its id, mode and variants (interleaving compares exactly two)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=EXPERIMENT_NAME_PATTERN, description="experiment id, used in search requests and reports")
+    mode: Literal["ab", "interleave"] = Field("ab", description="ab: split units by weight; interleave: team-draft")
+    variants: list[VariantDefinition] = Field(min_length=2, description="the arms; the first is the control")
+    collections: list[str] = Field(default_factory=list, description="collections it runs on; empty = any")
+
+    @model_validator(mode="after")
+    def _check_variants(self) -> ExperimentDefinition:
+        names = [variant.name for variant in self.variants]
+        if len(set(names)) != len(names):
+            raise ValueError(f"variant names must be unique, got {names}")
+        if self.mode == "interleave" and len(names) != 2:
+            raise ValueError(f"interleaving compares exactly two variants, got {len(names)}: {names}")
+        if self.mode == "ab" and sum(variant.weight for variant in self.variants) <= 0:
+            raise ValueError("A/B traffic weights must have a positive sum")
+        return self
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {variant.name: variant.weight for variant in self.variants}
+
+
 class Settings(BaseSettings):
     """All of Glassbox's settings. Environment: `GLASSBOX_<FIELD>` and `GLASSBOX_<SECTION>__<FIELD>`."""
 
@@ -174,6 +292,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="log level of the CLI and server"
     )
+    log_format: Literal["json", "text"] | None = Field(
+        None, description="log lines as JSON objects or plain text; unset: json for `serve`, text for other commands"
+    )
     encoder: EncoderSettings = EncoderSettings()
     index: IndexSettings = IndexSettings()
     search: SearchSettings = SearchSettings()
@@ -184,12 +305,39 @@ class Settings(BaseSettings):
     pipeline: PipelineSettings = PipelineSettings()
     kg: KgSettings = KgSettings()
     imrnn: ImrnnSettings = ImrnnSettings()
+    api_keys: list[ApiKeySettings] = Field(
+        default_factory=list,
+        description="API keys as a JSON list of {name, sha256, read, write}; empty turns authentication off",
+    )
+    allow_anonymous: bool = Field(
+        False, description="let `glassbox serve` listen beyond loopback with no API keys (authentication off)"
+    )
+    limits: LimitsSettings = LimitsSettings()
+    batching: BatchingSettings = BatchingSettings()
+    redis_url: str | None = Field(
+        None, description="Redis for the cache, e.g. redis://host:6379/0; unset: an in-process cache"
+    )
+    cache: CacheSettings = CacheSettings()
+    experiments: list[ExperimentDefinition] = Field(
+        default_factory=list,
+        description="online experiments served on request (JSON list of {id, mode, variants, collections}); more can "
+        "be added over the API",
+    )
 
     @field_validator("beir_url")
     @classmethod
     def _beir_url_names_dataset(cls, value: str) -> str:
         if "{name}" not in value:
             raise ValueError(f"beir_url must contain '{{name}}', got {value!r}")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_scheme(cls, value: str | None) -> str | None:
+        if not value:
+            return None  # GLASSBOX_REDIS_URL= (empty) means unset
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"redis_url must start with redis://, rediss:// or unix://, got {value.split('@')[-1]!r}")
         return value
 
     @property

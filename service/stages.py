@@ -7,14 +7,19 @@ the stage before it. It never reaches into another stage.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from indexes import Collection, Document, FloatArray
+
+if TYPE_CHECKING:
+    from adapters import Adapter
 
 BoolArray = npt.NDArray[np.bool_]
 
@@ -66,11 +71,27 @@ class StageResult:
     summaries: Sequence[Mapping[str, Any]] = ()
 
 
+def adapter_version(adapter: Adapter | None) -> str:
+    """A content hash of an adapter's kind, config and weights; "none" without an adapter."""
+    if adapter is None:
+        return "none"
+    digest = hashlib.sha256(f"{adapter.kind}\0{json.dumps(adapter.get_config(), sort_keys=True, default=str)}".encode())
+    for name, tensor in sorted(adapter.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 class Stage(Protocol):
     """A post-retrieval stage: re-scores, filters and explains one query's candidates."""
 
     @property
     def name(self) -> str: ...
+
+    @property
+    def version(self) -> str:
+        """What makes this stage's output what it is (its artifact's content hash, its options): response-cache
+        keys carry it, so a retrained adapter never serves responses cached from the old one."""
 
     def apply(self, query: QueryContext, candidates: Sequence[Candidate], scores: FloatArray) -> StageResult:
         """Scores (n,) are those left by the previous stage (the first stage's cosines for the first)."""

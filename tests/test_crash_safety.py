@@ -46,6 +46,31 @@ def text_of(i: int) -> str:
     return f"Document {i}: the {a} binds the {b} near the {c}, sample code {i * 7919 % 100003}."
 
 
+def upsert_until_stopped(
+    client: httpx.Client,
+    collection: str,
+    batch: int,
+    acknowledged: list[int],
+    in_flight: list[int],
+    stop: threading.Event,
+) -> None:
+    """Upsert documents d0, d1, ... in batches until `stop` or the server goes away; ids whose upsert was answered
+    200 go to `acknowledged`, the batch being sent is in `in_flight`."""
+    start = 0
+    while not stop.is_set():
+        ids = list(range(start, start + batch))
+        in_flight[:] = ids
+        docs = [{"id": f"d{i}", "title": f"T{i}", "text": text_of(i)} for i in ids]
+        try:
+            response = client.post(f"/v1/collections/{collection}/documents", json={"documents": docs})
+        except httpx.TransportError:
+            return
+        if response.status_code != 200:
+            return
+        acknowledged.extend(ids)
+        start += batch
+
+
 class Server:
     """`glassbox serve` as a child process on a free port."""
 
@@ -97,19 +122,7 @@ def test_sigkill_during_upserts_loses_nothing_acknowledged(home: Path) -> None:
     def stream() -> None:
         with httpx.Client(base_url=server.url, timeout=30) as client:
             assert client.post("/v1/collections", json={"name": "crash"}).status_code == 201
-            start = 0
-            while not stop.is_set():
-                ids = list(range(start, start + BATCH))
-                in_flight[:] = ids
-                docs = [{"id": f"d{i}", "title": f"T{i}", "text": text_of(i)} for i in ids]
-                try:
-                    response = client.post("/v1/collections/crash/documents", json={"documents": docs})
-                except httpx.TransportError:
-                    return
-                if response.status_code != 200:
-                    return
-                acknowledged.extend(ids)
-                start += BATCH
+            upsert_until_stopped(client, "crash", BATCH, acknowledged, in_flight, stop)
 
     writer = threading.Thread(target=stream)
     try:

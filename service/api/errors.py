@@ -28,8 +28,14 @@ from service.errors import (
     DocumentNotFoundError,
     EncoderError,
     EncoderMismatchError,
+    ExperimentExistsError,
+    ExperimentNotFoundError,
+    ForbiddenError,
     GlassboxError,
     InvalidRequestError,
+    PayloadTooLargeError,
+    RequestTimeoutError,
+    UnauthorizedError,
 )
 
 logger = logging.getLogger(__name__)
@@ -39,10 +45,20 @@ SERVICE_STATUS: dict[type[GlassboxError], int] = {
     DatasetError: 422,
     CollectionNotFoundError: 404,
     DocumentNotFoundError: 404,
+    ExperimentNotFoundError: 404,
     CollectionExistsError: 409,
+    ExperimentExistsError: 409,
     EncoderMismatchError: 409,
     EncoderError: 503,
     ConfigurationError: 500,
+    UnauthorizedError: 401,
+    ForbiddenError: 403,
+    PayloadTooLargeError: 413,
+    RequestTimeoutError: 504,
+}
+# RFC 9110: a 401 names the scheme to use; keys also travel in X-API-Key (the OpenAPI schema declares both)
+SERVICE_HEADERS: dict[type[GlassboxError], dict[str, str]] = {
+    UnauthorizedError: {"WWW-Authenticate": 'Bearer realm="glassbox"'},
 }
 INDEXES_STATUS: dict[type[IndexesError], tuple[int, str]] = {
     IndexConfigError: (422, "invalid_index_config"),
@@ -56,9 +72,17 @@ INDEXES_STATUS: dict[type[IndexesError], tuple[int, str]] = {
 _MAX_SHOWN_VALUE = 80
 
 
-def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> JSONResponse:
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     return JSONResponse(
-        status_code=status, content={"error": {"code": code, "message": message, "details": details or {}}}
+        status_code=status,
+        content={"error": {"code": code, "message": message, "details": details or {}}},
+        headers=headers,
     )
 
 
@@ -79,10 +103,14 @@ def _shown(value: Any) -> Any:
     return text if len(text) <= _MAX_SHOWN_VALUE else f"{text[:_MAX_SHOWN_VALUE]}... ({len(text)} chars)"
 
 
-async def _glassbox_error(_: Request, exc: Exception) -> JSONResponse:
-    exc = cast(GlassboxError, exc)
+def glassbox_error_response(exc: GlassboxError) -> JSONResponse:
+    """The response for a service error (also used by the ASGI limits middleware, outside the handlers)."""
     status = _status_for(SERVICE_STATUS, exc, 500)
-    return error_response(status, exc.code, exc.message, exc.details)
+    return error_response(status, exc.code, exc.message, exc.details, _status_for(SERVICE_HEADERS, exc, None))
+
+
+async def _glassbox_error(_: Request, exc: Exception) -> JSONResponse:
+    return glassbox_error_response(cast(GlassboxError, exc))
 
 
 async def _indexes_error(_: Request, exc: Exception) -> JSONResponse:

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from service.api.experiment_schemas import ExperimentExposure
+
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -77,6 +79,12 @@ class SearchRequest(_Request):
     explain: bool = Field(
         True, description="include each result's `explanation`: every stage's short summary of it (the breakdown stays)"
     )
+    experiment: str | None = Field(
+        None, description="serve this search under an online experiment (see GET /v1/experiments); needs `unit_id`"
+    )
+    unit_id: str | None = Field(
+        None, max_length=256, description="the user or session id an experiment assigns by (same unit, same variant)"
+    )
 
 
 class BatchSearchRequest(_Request):
@@ -103,6 +111,9 @@ class SearchResponse(BaseModel):
     query: dict[str, Any]
     timings_ms: dict[str, float]
     variant: str
+    experiment: ExperimentExposure | None = Field(
+        None, description="set when the search ran under an experiment: send `impression_id` back with feedback"
+    )
 
 
 class BatchSearchResponse(BaseModel):
@@ -123,7 +134,13 @@ class Health(BaseModel):
     status: str
 
 
+class CacheReadiness(BaseModel):
+    backend: str = Field(description="redis, memory (in-process) or none (caching off)")
+    status: str = Field(description="ok, or down while Redis is unreachable (searches bypass the cache)")
+
+
 class Readiness(BaseModel):
-    status: str
+    status: str = Field(description="ready, or degraded: still serving, but the cache is down")
     encoder: str
     collections: list[str]
+    cache: CacheReadiness

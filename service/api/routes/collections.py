@@ -6,10 +6,13 @@ from fastapi import APIRouter, status
 from fastapi.concurrency import run_in_threadpool
 
 from indexes import Collection
-from service.api.deps import RegistryDep
+from service.api.auth import AUTH_RESPONSES, Authenticated, PrincipalDep, ReadAccess, WriteAccess, authorize
+from service.api.deps import CacheDep, RegistryDep
 from service.api.schemas import CollectionCreate, CollectionDeleted, CollectionInfo, CollectionList
 
-router = APIRouter(prefix="/v1/collections", tags=["collections"])
+router = APIRouter(
+    prefix="/v1/collections", tags=["collections"], dependencies=[Authenticated], responses=AUTH_RESPONSES
+)
 
 
 def collection_info(collection: Collection) -> CollectionInfo:
@@ -26,22 +29,31 @@ def collection_info(collection: Collection) -> CollectionInfo:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_collection(body: CollectionCreate, registry: RegistryDep) -> CollectionInfo:
+async def create_collection(
+    body: CollectionCreate, registry: RegistryDep, principal: PrincipalDep, cache: CacheDep
+) -> CollectionInfo:
+    authorize(principal, "write", body.name)
     collection = await run_in_threadpool(registry.create, body.name, body.index)
+    await run_in_threadpool(cache.invalidate, collection.name)
     return collection_info(collection)
 
 
 @router.get("")
-def list_collections(registry: RegistryDep) -> CollectionList:
-    return CollectionList(collections=[collection_info(registry.get(name)) for name in registry.names()])
+def list_collections(registry: RegistryDep, principal: PrincipalDep) -> CollectionList:
+    """The collections this caller may read."""
+    readable = [name for name in registry.names() if principal.can("read", name)]
+    return CollectionList(collections=[collection_info(registry.get(name)) for name in readable])
 
 
-@router.get("/{collection}")
+@router.get("/{collection}", dependencies=[ReadAccess])
 def get_collection(collection: str, registry: RegistryDep) -> CollectionInfo:
     return collection_info(registry.get(collection))
 
 
-@router.delete("/{collection}")
-def delete_collection(collection: str, registry: RegistryDep) -> CollectionDeleted:
-    registry.delete(collection)
+@router.delete("/{collection}", dependencies=[WriteAccess])
+def delete_collection(collection: str, registry: RegistryDep, cache: CacheDep) -> CollectionDeleted:
+    try:
+        registry.delete(collection)
+    finally:
+        cache.invalidate(collection)
     return CollectionDeleted(deleted=collection)

@@ -1,0 +1,1 @@
+"""Online experiments: deterministic assignment, team-draft interleaving, event stores and reports."""

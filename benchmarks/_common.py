@@ -10,6 +10,7 @@ import argparse
 import os
 import platform
 import statistics
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import islice
@@ -171,3 +172,13 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]], ali
 
     rule = ["-" * (w - 1) + ":" if a == "r" else "-" * w for w, a in zip(widths, spec, strict=True)]
     return "\n".join([line([str(h) for h in headers]), "| " + " | ".join(rule) + " |", *map(line, cells)])
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM a server started by a benchmark, SIGKILL it if it has not exited after 30 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

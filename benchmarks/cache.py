@@ -39,7 +39,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from _common import argument_parser, data_dir, machine_line, markdown_table, percentile_ms, resolve_dataset
+from _common import (
+    argument_parser,
+    data_dir,
+    machine_line,
+    markdown_table,
+    percentile_ms,
+    resolve_dataset,
+    stop_process,
+)
 
 from evaluation import BeirDataset
 
@@ -121,12 +129,7 @@ def running_server(home: Path, env: dict[str, str], log: Path) -> Iterator[str]:
                 time.sleep(0.5)
             yield url
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
 
 
 def run_pass(client: httpx.Client, path: str, label: str, texts: list[str], top_k: int) -> Pass:

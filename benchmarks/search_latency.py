@@ -55,6 +55,7 @@ from _common import (
     percentile_ms,
     resolve_dataset,
     set_threads,
+    stop_process,
 )
 
 from evaluation import BeirDataset
@@ -155,12 +156,7 @@ def running_server(home: Path, log_path: Path, threads: int) -> Iterator[str]:
             wait_ready(url, process, log_path)
             yield url
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
             signal.signal(signal.SIGTERM, previous)
 
 

@@ -17,12 +17,10 @@ from evaluation.harness import EvaluationConfig, run_evaluation
 from service.encoder import Encoder
 from service.experiments.assignment import assign_variant
 from service.experiments.interleaving import TEAM_A, team_draft
+from service.experiments.report import click_summary, interleaving_summary
 from service.experiments.stats import (
-    mean_interval,
-    sign_test_p_value,
     two_proportion_p_value,
     welch_p_value,
-    wilson_interval,
 )
 from service.settings import Settings
 
@@ -104,21 +102,13 @@ class _Traffic:
 
 
 def _ab_outcome(arms: np.ndarray, clicks: np.ndarray, names: tuple[str, str], alpha: float) -> dict[str, Any]:
+    """The live report's statistics over simulated impressions (arm index per impression, its click matrix)."""
     reciprocal = first_click_reciprocal_rank(clicks)
     clicked = np.asarray(clicks.any(axis=1), dtype=bool)
-    variants: dict[str, Any] = {}
-    for arm, name in enumerate(names):
-        mine = arms == arm
-        rr, hits, n = reciprocal[mine].tolist(), int(clicked[mine].sum()), int(mine.sum())
-        ctr_ci, mrr_ci = wilson_interval(hits, n), mean_interval(rr)
-        variants[name] = {
-            "impressions": n,
-            "clicked_impressions": hits,
-            "ctr": hits / n if n else 0.0,
-            "ctr_ci95": [ctr_ci.low, ctr_ci.high],
-            "mrr": float(np.mean(rr)) if rr else 0.0,
-            "mrr_ci95": [mrr_ci.low, mrr_ci.high],
-        }
+    variants = {
+        name: click_summary(reciprocal[arms == arm].tolist(), int(clicked[arms == arm].sum()))
+        for arm, name in enumerate(names)
+    }
     a, b = names
     p_value = welch_p_value(reciprocal[arms == 0].tolist(), reciprocal[arms == 1].tolist())
     p_ctr = two_proportion_p_value(
@@ -137,22 +127,8 @@ def _ab_outcome(arms: np.ndarray, clicks: np.ndarray, names: tuple[str, str], al
 
 def _interleave_outcome(credit: np.ndarray, names: tuple[str, str], alpha: float) -> dict[str, Any]:
     wins, losses = int((credit > 0).sum()), int((credit < 0).sum())
-    ties = int(len(credit) - wins - losses)
-    p_value = sign_test_p_value(wins, losses)
-    a, b = names
-    decided = wins + losses
-    share = wilson_interval(wins, decided)
-    better = a if wins >= losses else b
-    return {
-        "winner": better if p_value < alpha else None,
-        "p_value": p_value,
-        "test": "two-sided sign test on per-impression team-draft credit (ties left out)",
-        "variants": {a: {"wins": wins}, b: {"wins": losses}},
-        "ties": ties,
-        "impressions": len(credit),
-        "a_win_share": wins / decided if decided else 0.5,
-        "a_win_share_ci95": [share.low, share.high],
-    }
+    summary = interleaving_summary(*names, wins, losses, len(credit) - wins - losses, alpha)
+    return summary | {"impressions": len(credit)}
 
 
 def _detection_rate(traffic: _Traffic, mode: Mode, impressions: int, truth: int, config: SimulationConfig) -> float:

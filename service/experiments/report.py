@@ -26,6 +26,37 @@ def _first_click_reciprocal_rank(doc_ids: Sequence[str], clicked: set[str]) -> f
     return 0.0
 
 
+def click_summary(reciprocal_ranks: Sequence[float], clicked: int) -> dict[str, Any]:
+    """One A/B arm: impressions, CTR with a Wilson interval and the mean first-click reciprocal rank (MRR of clicks)
+    with a normal 95 % interval, from per-impression reciprocal ranks (0 without a click) and the clicked count."""
+    n = len(reciprocal_ranks)
+    ctr, mrr = wilson_interval(clicked, n), mean_interval(reciprocal_ranks)
+    return {
+        "impressions": n,
+        "clicked_impressions": clicked,
+        "ctr": clicked / n if n else 0.0,
+        "ctr_ci95": [ctr.low, ctr.high],
+        "mrr": sum(reciprocal_ranks) / n if n else 0.0,
+        "mrr_ci95": [mrr.low, mrr.high],
+    }
+
+
+def interleaving_summary(a: str, b: str, wins: int, losses: int, ties: int, alpha: float = 0.05) -> dict[str, Any]:
+    """Team-draft credit of `a` against `b`: wins each, ties, `a`'s win share with a Wilson interval, a two-sided sign
+    test, and the winner when p < alpha."""
+    p_value = sign_test_p_value(wins, losses)
+    share = wilson_interval(wins, wins + losses)
+    return {
+        "variants": {a: {"wins": wins}, b: {"wins": losses}},
+        "ties": ties,
+        "a_win_share": wins / (wins + losses) if wins + losses else None,
+        "a_win_share_ci95": [share.low, share.high],
+        "p_value": p_value,
+        "winner": (a if wins > losses else b) if p_value < alpha else None,
+        "test": "two-sided sign test on per-impression team-draft credit (ties left out)",
+    }
+
+
 def experiment_report(definition: ExperimentDefinition, events: Sequence[ExperimentEvent]) -> dict[str, Any]:
     """The report of `definition` over its `events` (feedback for unknown impressions is counted, not used)."""
     impressions: dict[str, ExperimentEvent] = {}
@@ -77,14 +108,7 @@ def _ab(
     variants: dict[str, Any] = {}
     for name, values in reciprocal.items():
         n = len(values)
-        ctr, mrr = wilson_interval(clicked[name], n), mean_interval(values)
-        row: dict[str, Any] = {
-            "impressions": n,
-            "clicked_impressions": clicked[name],
-            "ctr": clicked[name] / n if n else 0.0,
-            "ctr_ci95": [ctr.low, ctr.high],
-            "mrr": sum(values) / n if n else 0.0,
-            "mrr_ci95": [mrr.low, mrr.high],
+        row = click_summary(values, clicked[name]) | {
             "ratings": len(rated[name]),
             "mean_rating": sum(rated[name]) / len(rated[name]) if rated[name] else None,
         }
@@ -112,14 +136,4 @@ def _interleaving(
         wins += outcome > 0
         losses += outcome < 0
         ties += outcome == 0
-    p_value = sign_test_p_value(wins, losses)
-    share = wilson_interval(wins, wins + losses)
-    return {
-        "variants": {a: {"wins": wins}, b: {"wins": losses}},
-        "ties": ties,
-        "a_win_share": wins / (wins + losses) if wins + losses else None,
-        "a_win_share_ci95": [share.low, share.high],
-        "p_value": p_value,
-        "winner": (a if wins > losses else b) if p_value < 0.05 else None,
-        "test": "two-sided sign test on per-impression team-draft credit (ties left out)",
-    }
+    return interleaving_summary(a, b, wins, losses, ties)

@@ -7,10 +7,14 @@ generation, so a write invalidates every response computed before it; a lookup r
 responses in one round trip (one MGET). A Redis that fails never fails a search: the cache goes "down" (logged
 once), every call bypasses it (get: miss, set: no-op, generation: None) and it is tried again every
 `retry_seconds`. Invalidations missed while it is down are applied before it serves anything again.
+
+`aget_responses` is the lookup for the event loop (the search route's fast path for hits): in-process backends
+answer at once, Redis through an asyncio client on the serving loop, so a hit never waits for a worker thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import secrets
@@ -23,6 +27,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 import redis
+from redis import asyncio as redis_asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -66,6 +72,9 @@ class Cache(Protocol):
         """The collection's current generation and, per key, the response stored under that generation (None:
         a miss); ``(None, [None, ...])`` while the cache is bypassed (then store nothing)."""
 
+    async def aget_responses(self, collection: str, keys: Sequence[str]) -> tuple[str | None, list[bytes | None]]:
+        """`get_responses` for the event loop: the same answer, without blocking the loop."""
+
     def set_responses(self, generation: str, items: Mapping[str, bytes]) -> None:
         """Store responses computed under `generation` (as `get_responses` returned it)."""
 
@@ -76,6 +85,9 @@ class Cache(Protocol):
         """Start a new generation of `collection` (after every write to it); never raises."""
 
     def close(self) -> None: ...
+
+    async def aclose(self) -> None:
+        """Release what `aget_responses` opened on the running loop (call before `close`, on the same loop)."""
 
 
 def tag(generation: str, value: bytes) -> bytes:
@@ -148,6 +160,9 @@ class NullCache:
     def get_responses(self, collection: str, keys: Sequence[str]) -> tuple[str | None, list[bytes | None]]:
         return None, [None] * len(keys)
 
+    async def aget_responses(self, collection: str, keys: Sequence[str]) -> tuple[str | None, list[bytes | None]]:
+        return None, [None] * len(keys)
+
     def set_responses(self, generation: str, items: Mapping[str, bytes]) -> None:
         return None
 
@@ -158,6 +173,9 @@ class NullCache:
         return None
 
     def close(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
         return None
 
 
@@ -243,6 +261,9 @@ class MemoryCache:
         self._counters.record("response", hits, len(values) - hits)
         return generation, values
 
+    async def aget_responses(self, collection: str, keys: Sequence[str]) -> tuple[str | None, list[bytes | None]]:
+        return self.get_responses(collection, keys)  # in-process: the lock is held for dictionary lookups only
+
     def set_responses(self, generation: str, items: Mapping[str, bytes]) -> None:
         self.set_many({key: tag(generation, value) for key, value in items.items()})
 
@@ -257,6 +278,9 @@ class MemoryCache:
     def close(self) -> None:
         with self._lock:
             self._entries.clear()
+
+    async def aclose(self) -> None:
+        return None
 
 
 def masked_url(url: str) -> str:
@@ -312,6 +336,8 @@ class RedisCache:
         self._client = redis.Redis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0)
         )
+        self._url, self._timeout = url, timeout
+        self._async: tuple[asyncio.AbstractEventLoop, redis_asyncio.Redis] | None = None  # made on first use
         self._shown_url = masked_url(url)
         self._ttl = ttl_seconds
         self._retry = retry_seconds
@@ -387,15 +413,54 @@ class RedisCache:
             raw = self._execute(lambda client: client.mget([generation_key, *keys]))
         except _UnavailableError:
             return None, [None] * len(keys)
-        token = raw[0]
-        if isinstance(token, bytes):
-            generation: str | None = token.decode()
-            values = [untag(token.decode(), stored if isinstance(stored, bytes) else None) for stored in raw[1:]]
-        else:  # first use, or Redis restarted empty: start a generation (nothing can be stored under it yet)
-            generation, values = self.generation(collection), [None] * len(keys)
+        if not isinstance(raw[0], bytes):  # first use, or Redis restarted empty: start a generation
+            return self._counted(self.generation(collection), [None] * len(keys))  # nothing is stored under it yet
+        return self._responses(raw)
+
+    async def aget_responses(self, collection: str, keys: Sequence[str]) -> tuple[str | None, list[bytes | None]]:
+        """One MGET through an asyncio client on the running loop. While Redis is down, on a generation's first
+        use, or from a loop other than the first one, the sync path answers in a worker thread (it also runs the
+        recovery, which applies missed invalidations before anything is served)."""
+        client = self._async_client()
+        with self._lock:
+            down = self._down_since is not None
+        if client is None or down:
+            return await asyncio.to_thread(self.get_responses, collection, keys)
+        try:
+            raw = await client.mget([self._generation_key(collection), *keys])
+        except (redis.RedisError, OSError) as exc:
+            self._fail(exc, None)
+            return None, [None] * len(keys)
+        with self._lock:
+            self._last_ok = self._clock()
+        if not isinstance(raw[0], bytes):
+            return await asyncio.to_thread(self.get_responses, collection, keys)
+        return self._responses(raw)
+
+    def _responses(self, raw: Sequence[object]) -> tuple[str | None, list[bytes | None]]:
+        """A generation token and the responses tagged with it, from an MGET of [generation key, *keys]."""
+        assert isinstance(raw[0], bytes)
+        generation = raw[0].decode()
+        return self._counted(generation, [untag(generation, v if isinstance(v, bytes) else None) for v in raw[1:]])
+
+    def _counted(self, generation: str | None, values: list[bytes | None]) -> tuple[str | None, list[bytes | None]]:
         hits = sum(value is not None for value in values)
         self._counters.record("response", hits, len(values) - hits)
         return generation, values
+
+    def _async_client(self) -> redis_asyncio.Redis | None:
+        """The asyncio client of the running loop: made on the first call; None on any other loop."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._async is None:
+                client = redis_asyncio.Redis.from_url(
+                    self._url,
+                    socket_timeout=self._timeout,
+                    socket_connect_timeout=self._timeout,
+                    retry=AsyncRetry(NoBackoff(), 0),
+                )
+                self._async = (loop, client)
+            return self._async[1] if self._async[0] is loop else None
 
     def set_responses(self, generation: str, items: Mapping[str, bytes]) -> None:
         self.set_many({key: tag(generation, value) for key, value in items.items()})
@@ -424,6 +489,12 @@ class RedisCache:
 
     def close(self) -> None:
         self._client.close()
+
+    async def aclose(self) -> None:
+        with self._lock:
+            made, self._async = self._async, None
+        if made is not None and made[0] is asyncio.get_running_loop():
+            await made[1].aclose()
 
     def _generation_key(self, collection: str) -> str:
         return f"{self._prefix}:gen:{collection}"

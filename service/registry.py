@@ -115,6 +115,10 @@ class CollectionRegistry:
             if p.is_dir() and not p.name.startswith(".") and (p / "documents.sqlite").is_file()
         )
 
+    def opened(self, name: str) -> Collection | None:
+        """The collection `name` when it is open already, else None; never blocks (for the event loop)."""
+        return self._open.get(name)
+
     def get(self, name: str) -> Collection:
         """The open collection `name`, opening it on first use."""
         with self._lock:

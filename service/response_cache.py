@@ -87,6 +87,14 @@ class ResponseCache:
         """The cached response of `body` against `collection` (by pipeline fingerprint), or a miss to store."""
         return self.lookup_many(collection, pipeline, [body])[0]
 
+    async def alookup(self, collection: Collection, pipeline: str, body: Mapping[str, Any]) -> Lookup:
+        """`lookup` on the event loop, without blocking it (the search route's path for hits)."""
+        if not self._enabled:
+            return Lookup(None)
+        key = self.key(collection, pipeline, body)
+        generation, found = await self._cache.aget_responses(collection.name, [key])
+        return Lookup(None) if generation is None else Lookup(key, generation, found[0])
+
     def lookup_many(self, collection: Collection, pipeline: str, bodies: Sequence[Mapping[str, Any]]) -> list[Lookup]:
         """`lookup` for several request bodies, in one round trip to the cache."""
         if not self._enabled:

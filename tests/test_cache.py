@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import signal
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from fastapi.concurrency import run_in_threadpool
 from fastapi.testclient import TestClient
 
 from adapters import CosineAdapter
@@ -279,6 +281,67 @@ def ids(response: Any) -> list[str]:
     return [result["id"] for result in response.json()["results"]]
 
 
+def test_async_lookup_answers_as_the_sync_one(redis_server: RedisServer) -> None:
+    cache = RedisCache(redis_server.url, ttl_seconds=60, prefix="async")
+    generation, _ = cache.get_responses("papers", ["async:r1"])
+    assert generation is not None
+    cache.set_responses(generation, {"async:r1": b'{"results": []}'})
+
+    async def on_one_loop() -> tuple[Any, ...]:
+        try:
+            first = await cache.aget_responses("papers", ["async:r1", "async:r2"])
+            cache.invalidate("papers")
+            after_write = await cache.aget_responses("papers", ["async:r1"])
+            # another loop (in another thread) while this one's client is open: the sync path answers it
+            elsewhere = await asyncio.to_thread(asyncio.run, cache.aget_responses("papers", ["async:r1"]))
+            return first, after_write, elsewhere
+        finally:
+            await cache.aclose()
+
+    first, after_write, elsewhere = asyncio.run(on_one_loop())
+    assert first == (generation, [b'{"results": []}', None])
+    assert after_write[0] not in (None, generation) and after_write[1] == [None]
+    assert elsewhere == after_write
+    assert cache.stats()["response"] == {"hits": 1, "misses": 4}
+    cache.close()
+
+
+@pytest.mark.slow
+def test_async_lookup_bypasses_a_dead_redis_and_serves_nothing_stale_after_it(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis")
+    cache = RedisCache(server.url, ttl_seconds=60, retry_seconds=0.2, timeout_ms=200)
+
+    async def scenario() -> None:
+        try:
+            await outage()
+        finally:
+            await cache.aclose()
+
+    async def outage() -> None:
+        generation, _ = await cache.aget_responses("papers", ["k"])
+        assert generation is not None
+        cache.set_responses(generation, {"k": b"old"})
+        assert await cache.aget_responses("papers", ["k"]) == (generation, [b"old"])
+        server.kill()
+        start = time.perf_counter()
+        assert await cache.aget_responses("papers", ["k"]) == (None, [None])  # bypassed, not an error
+        assert cache.status() == "down" and time.perf_counter() - start < 1.0
+        cache.invalidate("papers")  # a write while Redis is down: remembered
+        server.start()  # empty, same port: "k" is gone, but the point is the generation
+        cache.set_responses(generation, {"k": b"old"})  # bypassed while down: stores nothing
+        deadline = time.monotonic() + 5
+        while cache.status() != "ok" and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        newer, found = await cache.aget_responses("papers", ["k"])
+        assert newer not in (None, generation) and found == [None]
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        cache.close()
+        server.kill()
+
+
 @pytest.fixture(params=["memory", "redis"])
 def cached_client(
     request: pytest.FixtureRequest, tmp_path: Path, encoder: SentenceTransformerEncoder, redis_server: RedisServer
@@ -305,6 +368,25 @@ def test_second_identical_search_is_a_hit_with_the_same_body(cached_client: Test
     assert stats["embedding"]["hits"] >= 1  # the top_k=2 search reused the query's embedding
     ready = cached_client.get("/readyz").json()
     assert ready["status"] == "ready" and ready["cache"]["status"] == "ok"
+
+
+@pytest.mark.slow
+def test_a_hit_is_answered_without_a_worker_thread(cached_client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    import service.api.routes.search as search_route
+
+    make_collection(cached_client)
+    calls: list[str] = []
+    original = run_in_threadpool
+
+    async def counting(func: Any, *args: Any) -> Any:
+        calls.append(getattr(func, "__name__", "?"))
+        return await original(func, *args)
+
+    monkeypatch.setattr(search_route, "run_in_threadpool", counting)
+    assert search(cached_client, {"query": "fever medicine"})[0] == "miss"
+    assert calls == ["compute"]
+    assert search(cached_client, {"query": "fever medicine"})[0] == "hit"
+    assert calls == ["compute"]  # the hit was answered on the event loop
 
 
 @pytest.mark.slow

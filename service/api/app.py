@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
                 await run_in_threadpool(batcher.close)
             await run_in_threadpool(app.state.experiments.close)
             await run_in_threadpool(registry.close_all)
+            await cache.aclose()
             await run_in_threadpool(cache.close)
 
     app = FastAPI(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from fastapi.concurrency import run_in_threadpool
 
 from service.api.auth import AUTH_RESPONSES, ReadAccess
 from service.api.deps import ExperimentsDep, MetricsDep, PipelineDep, RegistryDep, ResponseCacheDep, SettingsDep
@@ -69,7 +70,7 @@ def _json(content: bytes, state: CacheState) -> Response:
 
 
 @router.post("/search", response_model=SearchResponse, responses=_CACHE_HEADER_DOC)
-def search(
+async def search(
     collection: str,
     body: SearchRequest,
     pipeline: PipelineDep,
@@ -83,18 +84,29 @@ def search(
     until the collection is written to; its `timings_ms` are those of the original computation."""
     check_search(body, settings.search)
     if body.experiment is not None:  # experiment traffic is never cached: every impression is served and logged
-        outcome, exposure = experiments.search(collection, _query(body), body.experiment, body.unit_id or "")
+        experiment, unit_id = body.experiment, body.unit_id or ""
+        outcome, exposure = await run_in_threadpool(experiments.search, collection, _query(body), experiment, unit_id)
         metrics.observe_search(outcome)
         return _json(search_response(outcome, exposure).model_dump_json().encode(), "bypass")
-    # after every dependency (authentication included): the cache never answers a request that would be refused
-    lookup = responses.lookup(registry.get(collection), pipeline.fingerprint, body.model_dump(mode="json"))
-    if lookup.cached is not None:
+    # after every dependency (authentication included): the cache never answers a request that would be refused.
+    # A hit is answered on the event loop; the search itself runs in a worker thread.
+    request_body = body.model_dump(mode="json")
+    opened = registry.opened(collection)
+    lookup = None if opened is None else await responses.alookup(opened, pipeline.fingerprint, request_body)
+    if lookup is not None and lookup.cached is not None:
         return _json(lookup.cached, "hit")
-    outcome = pipeline.search(collection, _query(body))
-    metrics.observe_search(outcome)
-    content = search_response(outcome).model_dump_json().encode()
-    responses.store([lookup], [content])
-    return _json(content, lookup.state)
+
+    def compute() -> Response:
+        found = lookup or responses.lookup(registry.get(collection), pipeline.fingerprint, request_body)
+        if found.cached is not None:
+            return _json(found.cached, "hit")
+        outcome = pipeline.search(collection, _query(body))
+        metrics.observe_search(outcome)
+        content = search_response(outcome).model_dump_json().encode()
+        responses.store([found], [content])
+        return _json(content, found.state)
+
+    return await run_in_threadpool(compute)
 
 
 @router.post("/search/batch", response_model=BatchSearchResponse, responses=_CACHE_HEADER_DOC)

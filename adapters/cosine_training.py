@@ -35,6 +35,8 @@ class CandidateLists:
         extra: (m, F) float32 per-query features beyond the score list's shape (`arm_features()` of a hybrid
             first stage), or None.
         first_stage: the first stage the lists come from ("dense", "hybrid", ...).
+        cosines: (m, K) float32 each candidate's raw cosine when `scores` are something else (a hybrid first
+            stage's fused scores), for the raw-cosine cut-off baseline; None when `scores` are the cosines.
     """
 
     queries: npt.NDArray[np.float32]
@@ -43,6 +45,7 @@ class CandidateLists:
     mask: npt.NDArray[np.bool_]
     extra: npt.NDArray[np.float32] | None = None
     first_stage: str = "dense"
+    cosines: npt.NDArray[np.float32] | None = None
 
     def __post_init__(self) -> None:
         m, k = self.scores.shape
@@ -53,6 +56,8 @@ class CandidateLists:
             )
         if self.extra is not None and self.extra.shape[0] != m:
             raise AdapterError(f"extra features {self.extra.shape} do not match {m} queries")
+        if self.cosines is not None and self.cosines.shape != (m, k):
+            raise AdapterError(f"cosines {self.cosines.shape} do not match scores {self.scores.shape}")
 
     @property
     def extra_width(self) -> int:

@@ -101,6 +101,7 @@ class CorpusIndex:
         k = self._search.candidates
         scores = np.zeros((len(query_ids), k), dtype=np.float32)
         extra = np.zeros((len(query_ids), ARM_FEATURES), dtype=np.float32)
+        cosines = np.zeros((len(query_ids), k), dtype=np.float32)  # hybrid: the dense arm's score per candidate
         labels = np.zeros((len(query_ids), k), dtype=bool)
         mask = np.zeros((len(query_ids), k), dtype=bool)
         base = self.pipeline(retriever=retriever)
@@ -109,14 +110,21 @@ class CorpusIndex:
             matches = first_stage.matches
             if base.first_stage_mode == "hybrid":
                 arms = first_stage.retrieved.arms
-                extra[row] = arm_features(
-                    np.asarray(arms["dense"].scores, dtype=np.float32),
-                    np.asarray(arms["lexical"].scores, dtype=np.float32),
-                )
+                dense = np.asarray(arms["dense"].scores, dtype=np.float32)
+                extra[row] = arm_features(dense, np.asarray(arms["lexical"].scores, dtype=np.float32))
+                cosines[row, : len(dense)] = dense
             judged = qrels.get(query_id, {})
             for column, match in enumerate(matches):
                 scores[row, column] = match.score
                 labels[row, column] = judged.get(match.document.id, 0) > 0
                 mask[row, column] = True
         hybrid = base.first_stage_mode == "hybrid"
-        return CandidateLists(embeddings, scores, labels, mask, extra if hybrid else None, base.first_stage_mode)
+        return CandidateLists(
+            embeddings,
+            scores,
+            labels,
+            mask,
+            extra if hybrid else None,
+            base.first_stage_mode,
+            cosines if hybrid else None,
+        )

@@ -42,7 +42,7 @@ def filter_report(relevance_filter: RelevanceFilter, test: CandidateLists, dev: 
     best_k, _ = choose_top_k(dev.labels, dev.mask)
     top_k_scores = set_scores(top_k_mask(test.mask, best_k), test.labels, test.mask)
     oracle = best_prefix_cut(test.labels, test.mask, min_results)
-    return {
+    report = {
         **{key: round(value, 6) for key, value in ours.as_dict().items()},
         "threshold": round(adapter.threshold, 6),
         "pr_auc": round(average_precision(probabilities, test.labels, test.mask), 6),
@@ -69,4 +69,23 @@ def filter_report(relevance_filter: RelevanceFilter, test: CandidateLists, dev: 
             "f1": round(oracle.f1, 6),
             "mean_kept": round(oracle.mean_kept, 6),
         },
+    }
+    if test.cosines is not None and dev.cosines is not None:  # scores are fused: also a cut-off on raw cosines
+        report["baseline_cosine_cutoff"] = _cosine_cutoff(test, dev, min_results, relevance_filter.target_recall)
+    return report
+
+
+def _cosine_cutoff(
+    test: CandidateLists, dev: CandidateLists, min_results: int, target_recall: float | None
+) -> dict[str, float]:
+    """A global cut-off on the candidates' raw cosines (what a vector database offers), tuned on dev for the same
+    goal, with the same `min_results` (the highest cosines are forced in), applied to the same test candidates."""
+    assert test.cosines is not None and dev.cosines is not None
+    cutoff, _ = choose_threshold(dev.cosines, dev.labels, dev.mask, min_results, target_recall)
+    scores = set_scores(keep_mask(test.cosines, test.mask, cutoff, min_results), test.labels, test.mask)
+    return {
+        "precision": round(scores.precision, 6),
+        "recall": round(scores.recall, 6),
+        "f1": round(scores.f1, 6),
+        "threshold": round(cutoff, 6),
     }

@@ -29,6 +29,7 @@ from adapters import (
     predict,
     set_scores,
 )
+from evaluation.filter_report import RelevanceFilter, filter_report
 
 D = 8
 SIGNATURE = EncoderSignature("test-encoder", D)
@@ -162,3 +163,35 @@ def test_best_prefix_cut_is_the_exhaustive_optimum(seed: int, min_results: int) 
         kept = mask & (np.arange(4)[None, :] < np.array(cuts)[:, None])
         best = max(best, set_scores(kept, labels, mask).f1)
     assert best_prefix_cut(labels, mask, min_results).f1 == pytest.approx(best)
+
+
+def test_filter_report_adds_a_raw_cosine_cutoff_for_fused_lists() -> None:
+    """Hybrid lists carry each candidate's cosine beside its fused score: the report then also tunes a global
+    cut-off on the cosines (on dev) and applies it to the test candidates, forcing in the highest cosine."""
+
+    def lists(fused: list[list[float]], cosines: list[list[float]], labels: list[list[bool]]) -> CandidateLists:
+        queries = np.zeros((len(fused), D), dtype=np.float32)
+        queries[:, 0] = 1.0
+        mask = np.ones((len(fused), len(fused[0])), dtype=bool)
+        return CandidateLists(
+            queries,
+            np.asarray(fused, "f4"),
+            np.asarray(labels),
+            mask,
+            first_stage="hybrid",
+            cosines=np.asarray(cosines, "f4"),
+        )
+
+    # dev: a cosine cut-off at 0.7 keeps exactly the relevant ones (F1 1.0)
+    dev = lists([[0.9, 0.5], [0.8, 0.6]], [[0.9, 0.3], [0.8, 0.7]], [[True, False], [True, True]])
+    # test, fused order != cosine order: >= 0.7 keeps (0.75, 0.72) of q1, one relevant; (0.95) of q2, relevant
+    test = lists([[0.9, 0.8], [0.7, 0.6]], [[0.75, 0.72], [0.6, 0.95]], [[False, True], [False, True]])
+    report = filter_report(RelevanceFilter(CosineAdapter(D, hidden=8, threshold=0.5)), test, dev)
+    cosine_cutoff = report["baseline_cosine_cutoff"]
+    assert cosine_cutoff["threshold"] == pytest.approx(0.7)
+    assert (cosine_cutoff["precision"], cosine_cutoff["recall"]) == (pytest.approx(2 / 3), 1.0)
+    assert cosine_cutoff["f1"] == pytest.approx(0.8)
+    dense = CandidateLists(test.queries, test.scores, test.labels, test.mask)  # scores are the cosines: no extra
+    assert "baseline_cosine_cutoff" not in filter_report(RelevanceFilter(CosineAdapter(D, hidden=8)), dense, dense)
+    with pytest.raises(AdapterError, match="cosines"):
+        CandidateLists(test.queries, test.scores, test.labels, test.mask, cosines=np.zeros((2, 3), "f4"))

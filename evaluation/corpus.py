@@ -13,7 +13,7 @@ import numpy as np
 from adapters import ARM_FEATURES, CandidateLists, arm_features
 from evaluation.beir import BeirDataset
 from indexes import Collection
-from service.embedding_cache import CachingEncoder
+from service.embedding_cache import CachingEncoder, embedding_cache_path
 from service.encoder import Encoder
 from service.first_stage import FirstStageRetriever
 from service.ingest import ingest_documents
@@ -40,7 +40,7 @@ class CorpusIndex:
         self._encoder = encoder
         self._search = settings.search.model_copy(update={"candidates": max(settings.search.candidates, candidates)})
         self._progress = progress
-        self.cache = CachingEncoder(encoder, settings.home / "cache" / "embeddings.sqlite")
+        self.cache = CachingEncoder(encoder, embedding_cache_path(settings.home))
         self._scratch = tempfile.TemporaryDirectory(prefix="glassbox-eval-")
         self._registry = CollectionRegistry(
             Path(self._scratch.name), encoder.identity, settings.index, lexical=settings.lexical

@@ -42,11 +42,17 @@ def ingest(
         ..., "--dataset", help="BEIR directory, JSONL file of {id,title,text,metadata}, or beir:NAME"
     ),
     index: str | None = typer.Option(None, "--index", help="FAISS factory string for a new collection"),
-    reencode: bool = typer.Option(False, "--reencode", help="re-encode documents that are unchanged"),
+    reencode: bool = typer.Option(
+        False, "--reencode", help="re-encode documents that are unchanged, bypassing the embedding cache"
+    ),
     chunk_size: int = typer.Option(512, "--chunk-size", min=1, help="documents per durable write"),
 ) -> None:
-    """Encode a dataset's documents and upsert them into a collection (resumable: unchanged docs are skipped)."""
+    """Encode a dataset's documents and upsert them into a collection (resumable: unchanged docs are skipped).
+
+    Embeddings go through the cache under GLASSBOX_HOME/cache that training and evaluation read, so a corpus is
+    encoded once for all of them (and for other collections of the same texts)."""
     from service.datasets import read_documents, resolve_dataset
+    from service.embedding_cache import CachingEncoder, embedding_cache_path
     from service.encoder_factory import load_encoder, open_registry
     from service.ingest import ingest_documents
 
@@ -56,15 +62,21 @@ def ingest(
         documents = list(read_documents(path))
         encoder = load_encoder(settings)
         registry = open_registry(settings, encoder)
+        cache = None if reencode else CachingEncoder(encoder, embedding_cache_path(settings.home))
         try:
             target = registry.get_or_create(collection, index)
-            report = ingest_documents(target, encoder, documents, chunk_size=chunk_size, skip_unchanged=not reencode)
+            report = ingest_documents(
+                target, cache or encoder, documents, chunk_size=chunk_size, skip_unchanged=not reencode
+            )
             count = len(target)
         finally:
             registry.close_all()
+            if cache is not None:
+                cache.close()
+        reused = "" if cache is None else f"; embedding cache: {cache.hits} reused, {cache.misses} encoded"
         typer.echo(
             f"{collection}: read {report.read}, wrote {report.written}, skipped {report.skipped} unchanged "
-            f"in {report.seconds:.1f} s ({report.docs_per_second:.1f} docs/s); {count} documents"
+            f"in {report.seconds:.1f} s ({report.docs_per_second:.1f} docs/s); {count} documents{reused}"
         )
 
     _run(body)

@@ -17,6 +17,11 @@ _CHUNK = 500
 _SCHEMA = "CREATE TABLE IF NOT EXISTS embeddings (key TEXT PRIMARY KEY, vector BLOB NOT NULL)"
 
 
+def embedding_cache_path(home: Path) -> Path:
+    """The embedding cache shared by ingest, training and evaluation under a GLASSBOX_HOME."""
+    return home / "cache" / "embeddings.sqlite"
+
+
 def cache_key(identity: EncoderIdentity, text: str) -> str:
     """sha256 over model name, revision, backend and text: a changed model, backend or text never hits a stale entry."""
     key = f"{identity.name}\0{identity.revision}\0{identity.backend}\0{text}"

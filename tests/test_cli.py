@@ -47,8 +47,14 @@ def test_ingest_beir_dir_is_resumable_and_searchable(tiny_beir: Path, env: dict[
     code, out = invoke(env, "ingest", "--collection", "sf", "--dataset", str(tiny_beir))
     assert code == 0, out
     assert f"wrote {N_DOCS}, skipped 0" in out and f"{N_DOCS} documents" in out
+    assert f"embedding cache: 0 reused, {N_DOCS} encoded" in out
     code, out = invoke(env, "ingest", "--collection", "sf", "--dataset", str(tiny_beir))
     assert code == 0 and f"wrote 0, skipped {N_DOCS}" in out
+    # another collection of the same texts reuses the embeddings the first ingest cached
+    code, out = invoke(env, "ingest", "--collection", "sf2", "--dataset", str(tiny_beir))
+    assert code == 0 and f"embedding cache: {N_DOCS} reused, 0 encoded" in out, out
+    code, out = invoke(env, "ingest", "--collection", "sf2", "--dataset", str(tiny_beir), "--reencode")
+    assert code == 0 and f"wrote {N_DOCS}, skipped 0" in out and "embedding cache" not in out, out
     first = json.loads((tiny_beir / "corpus.jsonl").read_text().splitlines()[3])
     code, out = invoke(env, "search", "--collection", "sf", "--top-k", "3", "--json", first["title"])
     assert code == 0, out

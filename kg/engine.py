@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from kg.base import Mention, PathRationale
 from kg.cache import cached_graph
 from kg.embedding_linking import EmbeddingLinker, EmbeddingOptions, Encode
 from kg.graph import CompactGraph
-from kg.linking import EntityLinker, LabelTable, LinkingOptions, StemmedLinker, inflection_key
+from kg.linking import EntityLinker, LabelTable, LinkingOptions, StemmedLinker, SymbolLinker, inflection_key
 from kg.loaders.wordnet import common_words as wordnet_common_words
 from kg.paths import PathOptions, PathSearch
 from kg.sets import TriplesFile, build_graph, source_files
 from kg.stopwords import COMMON_WORDS
+from kg.text import normalise
 
 WORDNET_SYNSETS = "wordnet/wn30-synsets.tsv.gz"
 
@@ -41,6 +43,8 @@ class KnowledgeGraph:
         word_key: Callable[[str], str] = inflection_key,
         search: PathSearch | None = None,
         embedding_linker: EmbeddingLinker | None = None,
+        frequent_linker: EntityLinker | None = None,
+        query_linker: StemmedLinker | None = None,
     ) -> None:
         """Wrap a built graph.
 
@@ -53,14 +57,18 @@ class KnowledgeGraph:
             word_key: how the query side's second path reduces words (`inflection_key`, or `snowball_key`).
             search: a ready path search over this graph (ignores `paths`); used by `without_frequent_labels`.
             embedding_linker: the query side's third path (see `with_embedding_linker`); None leaves it off.
+            frequent_linker: the linker before `without_frequent_labels` (see `LinkingOptions.frequent_query_fallback`).
+            query_linker: a ready stemmed linker for `linker`'s table (used by `without_frequent_labels`).
         """
         self.graph = graph
         self.linking = linking or LinkingOptions()
         self.linker = linker or EntityLinker(LabelTable.from_graph(graph, self.linking, frozenset(common_words)))
         self.word_key = word_key
-        self.query_linker = StemmedLinker(self.linker.table, word_key)
+        self.query_linker = query_linker or StemmedLinker(self.linker.table, word_key)
+        self.symbol_linker = SymbolLinker(self.linker.table)
         self.path_search = search or PathSearch(graph, paths)
         self.embedding_linker = embedding_linker
+        self.frequent_linker = frequent_linker
 
     def with_embedding_linker(
         self, encode: Encode, encoder_name: str, cache_dir: Path | None = None, options: EmbeddingOptions | None = None
@@ -76,7 +84,13 @@ class KnowledgeGraph:
         linker = EmbeddingLinker.for_graph(self.graph, self.linker.table, encode, encoder_name, cache_dir, options)
         return self._copy(self.linker, linker)
 
-    def _copy(self, linker: EntityLinker, embedding_linker: EmbeddingLinker | None) -> KnowledgeGraph:
+    def _copy(
+        self,
+        linker: EntityLinker,
+        embedding_linker: EmbeddingLinker | None,
+        frequent: EntityLinker | None = None,
+        query_linker: StemmedLinker | None = None,
+    ) -> KnowledgeGraph:
         return KnowledgeGraph(
             self.graph,
             self.linking,
@@ -84,6 +98,8 @@ class KnowledgeGraph:
             word_key=self.word_key,
             search=self.path_search,
             embedding_linker=embedding_linker,
+            frequent_linker=frequent or self.frequent_linker,
+            query_linker=query_linker or (self.query_linker if linker is self.linker else None),
         )
 
     @classmethod
@@ -146,20 +162,50 @@ class KnowledgeGraph:
         return self.graph.names[self.graph.node_index(concept_id)]
 
     def link(self, text: str) -> list[Mention]:
-        """Exact (normalised, whole-word) mentions of concepts in a text; for documents at ingest."""
-        return self.linker.link(text)
+        """Mentions of concepts in a document's text: exact (normalised, whole-word) ones, gene symbols written with
+        separators or Greek letters (`method` "symbol"), and with `LinkingOptions.document_stems` stemmed ones
+        (`method` "stem"), each where no earlier kind overlaps; in text order."""
+        found = self._exact_and_symbols(text)
+        if not self.linking.document_stems:
+            return found
+        return self._add_stems(text, found)
+
+    def _exact_and_symbols(self, text: str) -> list[Mention]:
+        exact = self.linker.link(text)
+        symbols = [m for m in self.symbol_linker.link(text) if all(m.end <= e.start or m.start >= e.end for e in exact)]
+        return sorted([*exact, *symbols], key=lambda m: (m.start, m.end, m.concept_id)) if symbols else exact
+
+    def _add_stems(self, text: str, found: list[Mention]) -> list[Mention]:
+        spans = [(m.start, m.end) for m in found]
+        extra = [m for m in self.query_linker.link(text) if all(m.end <= a or m.start >= b for a, b in spans)]
+        return sorted([*found, *extra], key=lambda m: (m.start, m.end, m.concept_id)) if extra else found
+
+    def keeps(self, mention: Mention) -> bool:
+        """True when this graph's linkers (after `without_frequent_labels`) would still find a mention that an
+        unfiltered copy found: its label (exact), its stemmed key (`method` "stem") or its symbol form (`method`
+        "symbol") is still matched."""
+        if mention.method == "stem":
+            return self.query_linker.knows(mention.label)
+        if mention.method == "symbol":
+            return self.symbol_linker.knows(mention.label)
+        return normalise(mention.label) in self.linker.table.entries
 
     def link_query(self, text: str) -> list[Mention]:
-        """Exact mentions, then stemmed matches (`method` "stem") where no exact mention overlaps, then (with an
-        embedding linker; by default only when neither found anything, see `EmbeddingOptions.fallback_only`)
-        phrases nearest to a concept name (`method` "embedding") where neither overlaps; in text order."""
-        exact = self.linker.link(text)
+        """Exact mentions and gene symbols with separators or Greek letters (`method` "symbol"), then stemmed
+        matches (`method` "stem") where no exact mention overlaps, then (with an embedding linker; by default only
+        when neither found anything, see `EmbeddingOptions.fallback_only`) phrases nearest to a concept name
+        (`method` "embedding") where neither overlaps; in text order. With
+        `LinkingOptions.frequent_query_fallback`, when all of these link nothing, the labels that the
+        document-frequency filter dropped (`method` "frequent")."""
+        exact = self._exact_and_symbols(text)
         spans = [(m.start, m.end) for m in exact]
         extra = [m for m in self.query_linker.link(text) if all(m.end <= a or m.start >= b for a, b in spans)]
         linker = self.embedding_linker
         if linker is not None and not (linker.options.fallback_only and (exact or extra)):
             taken = sorted({*spans, *((m.start, m.end) for m in extra)})
             extra += linker.link(text, self.linker.table, taken)
+        if not exact and not extra and self.frequent_linker is not None and self.linking.frequent_query_fallback:
+            extra = [replace(m, method="frequent") for m in self.frequent_linker.link(text)]
         return sorted([*exact, *extra], key=lambda m: (m.start, m.end, m.concept_id))
 
     def paths_between(
@@ -200,7 +246,8 @@ class KnowledgeGraph:
     def without_frequent_labels(
         self, texts: Iterable[str], max_document_frequency: float | None = None
     ) -> KnowledgeGraph:
-        """A copy whose linkers drop labels found in more than `max_document_frequency` of `texts`.
+        """A copy whose linkers drop labels found in more than `max_document_frequency` of `texts`, and stemmed keys
+        matched in more than that share (so "tumors" cannot bring back a dropped "tumor").
 
         Args:
             texts: a document collection (e.g. the corpus being ingested).
@@ -210,4 +257,7 @@ class KnowledgeGraph:
             ValueError: the share is not in (0, 1].
         """
         share = self.linking.max_document_frequency if max_document_frequency is None else max_document_frequency
-        return self._copy(self.linker.without_frequent_labels(texts, share), self.embedding_linker)
+        texts = list(texts)
+        filtered = self.linker.without_frequent_labels(texts, share)
+        stemmed = StemmedLinker(filtered.table, self.word_key).without_frequent_keys(texts, share)
+        return self._copy(filtered, self.embedding_linker, self.frequent_linker or self.linker, stemmed)

@@ -20,7 +20,7 @@ _TOKEN = re.compile(r"[^\W_]+")
 # Between two words of a stemmed match the text may hold only spaces and apostrophes (not ", . ; ( )").
 _JOINER = re.compile(r"[ '\u2019]+")
 # Bumped whenever the linker's output for a text changes (stores of linked documents are keyed by it).
-LINKER_VERSION = 2
+LINKER_VERSION = 5
 _SYMBOL_GAP = re.compile(r"[\s\-\u2010-\u2015]+")
 _IRREGULAR = {"mice": "mouse", "men": "man", "women": "woman", "children": "child", "feet": "foot", "teeth": "tooth"}
 
@@ -62,6 +62,55 @@ def symbol_case_matches(found: str, symbol: str) -> bool:
     return found == symbol or (found[:1] == symbol[:1] and found[1:] == symbol[1:].lower())
 
 
+# Greek letters in gene names map to the Latin capitals HGNC symbols use: IFN-gamma = IFNG, IL-1beta = IL1B.
+_GREEK = {"\u03b1": "A", "\u03b2": "B", "\u03b3": "G", "\u03b4": "D", "\u03b5": "E", "\u03ba": "K"}
+# A word of letters and digits, or several joined by hyphens or slashes, standing alone (not inside a longer word).
+_SYMBOL_SPAN = re.compile(r"(?<![\w\-/])[^\W_]+(?:[\-/\u2010\u2011][^\W_]+)*(?![\w\-/])")
+
+
+def symbol_form(text: str) -> str:
+    """A gene name as written in text (``IL-10``, ``IFN-gamma`` with the letter) in symbol form: separators
+    dropped, Greek letters as Latin capitals; case is kept (see `symbol_case_matches`).
+
+    >>> [symbol_form(t) for t in ["IL-10", "IFN-\u03b3", "GSK-3\u03b2", "C/EBP\u03b1", "Bcl-2"]]
+    ['IL10', 'IFNG', 'GSK3B', 'CEBPA', 'Bcl2']
+    """
+    return "".join(_GREEK.get(char, char) for char in re.sub(r"[\s\-/\u2010-\u2015]+", "", text))
+
+
+class SymbolLinker:
+    """Gene symbols written with hyphens, slashes or Greek letters (``IL-10`` → IL10, ``IFN-gamma`` written with
+    the letter → IFNG), which exact matching misses; `method` "symbol", the label is the text at the span.
+
+    >>> table = LabelTable({"il10": ("IL10", ("G1",)), "ifng": ("IFNG", ("G2",))}, frozenset({"il10", "ifng"}))
+    >>> [(m.concept_id, m.label) for m in SymbolLinker(table).link("IL-10 and IFN-\u03b3, not il-10 or IL10.")]
+    [('G1', 'IL-10'), ('G2', 'IFN-\u03b3')]
+    """
+
+    def __init__(self, table: LabelTable) -> None:
+        self._symbols = {symbol_form(table.entries[key][0]).upper(): table.entries[key] for key in table.symbols}
+
+    def knows(self, text: str) -> bool:
+        """True when a text's symbol form names a gene this linker matches."""
+        return symbol_form(text).upper() in self._symbols
+
+    def link(self, text: str) -> list[Mention]:
+        """Mentions of genes written with a separator or a Greek letter, in text order (plain forms are left to
+        exact matching)."""
+        mentions: list[Mention] = []
+        if not self._symbols:
+            return mentions
+        for match in _SYMBOL_SPAN.finditer(text):
+            span = match.group()
+            if span.isalnum() and not any(char in _GREEK for char in span):
+                continue
+            form = symbol_form(span)
+            found = self._symbols.get(form.upper())
+            if found is not None and symbol_case_matches(form, symbol_form(found[0])):
+                mentions.extend(Mention(cid, span, match.start(), match.end(), "symbol") for cid in found[1])
+        return mentions
+
+
 def snowball_key(word: str) -> str:
     """Snowball (Porter2) English stem: more recall than `inflection_key`, much less precision (general → generalized).
 
@@ -80,12 +129,18 @@ class LinkingOptions:
         max_concepts_per_label: a label naming more concepts than this is too ambiguous and dropped.
         symbol_kinds: node kinds whose labels are dropped when they are common words (gene symbols such as CAT).
         max_document_frequency: with `without_frequent_labels`, the largest share of documents a label may occur in.
+        document_stems: `KnowledgeGraph.link` (documents) adds stemmed matches (`method` "stem") where no exact
+            match overlaps, as `link_query` does for queries ("tumours" in a document finds *tumor*).
+        frequent_query_fallback: `KnowledgeGraph.link_query` links a query's labels that the document-frequency
+            filter dropped (exactly, `method` "frequent") when no other path links anything.
     """
 
     min_label_chars: int = 3
     max_concepts_per_label: int = 5
     symbol_kinds: frozenset[str] = frozenset({"Gene"})
     max_document_frequency: float = 0.05
+    document_stems: bool = True
+    frequent_query_fallback: bool = True
 
 
 @dataclass(frozen=True)
@@ -224,7 +279,7 @@ class StemmedLinker:
 
     With the default `inflection_key`, finds e.g. "statins" for "statin", "tumours" for "tumor" or "diabetic
     neuropathies" for "diabetic neuropathy". Each mention's label is the text at its span (`method` "stem"), so it is
-    faithful by construction.
+    faithful by construction. Labels written in capitals (abbreviations such as ``ODD``, ``AIDS``) take no part.
 
     >>> table = LabelTable({"statin": ("statin", ("C1",)), "alzheimer's disease": ("Alzheimer's disease", ("D1",))})
     >>> [(m.concept_id, m.label) for m in StemmedLinker(table).link("Statins and Alzheimer's diseases")]
@@ -236,7 +291,7 @@ class StemmedLinker:
         entries: dict[str, tuple[str, tuple[str, ...]]] = {}
         memo: dict[str, str] = {}
         for key, (label, ids) in table.entries.items():
-            if key in table.symbols:
+            if key in table.symbols or label.isupper():  # abbreviations: "ODD" must not find "odds", "AIDS" "aid"
                 continue
             stemmed = " ".join(self._label_stems(_TOKEN.findall(key), memo))
             if len(stemmed) < 3:
@@ -246,8 +301,40 @@ class StemmedLinker:
                 entries[stemmed] = (entries[stemmed][0], merged)
             else:
                 entries[stemmed] = (label, ids)
+        self._set_entries(entries)
+
+    def _set_entries(self, entries: dict[str, tuple[str, tuple[str, ...]]]) -> None:
+        self._entries = entries
         self._ids = {key: ids for key, (_label, ids) in entries.items()}
         self._automaton = _automaton(entries)
+
+    def key(self, text: str) -> str:
+        """The stemmed key of a text (e.g. a stem mention's span): its words' keys joined by spaces."""
+        return " ".join(self._stems(_TOKEN.findall(normalise(text))))
+
+    def knows(self, text: str) -> bool:
+        """True when a text's stemmed key is one this linker matches (after `without_frequent_keys`)."""
+        return self.key(text) in self._ids
+
+    def without_frequent_keys(self, texts: Iterable[str], max_document_frequency: float) -> StemmedLinker:
+        """A copy without the stemmed keys matched in more than `max_document_frequency` of `texts`: the
+        document-frequency filter on the keys themselves (``tumors`` and ``tumour`` both count for ``tumor``).
+
+        Raises:
+            ValueError: `max_document_frequency` is not in (0, 1].
+        """
+        if not 0 < max_document_frequency <= 1:
+            raise ValueError(f"max_document_frequency must be in (0, 1], got {max_document_frequency}")
+        counts: Counter[str] = Counter()
+        total = 0
+        for text in texts:
+            total += 1
+            counts.update({match.key for match in self._key_matches(text)[0]})
+        copy = object.__new__(StemmedLinker)
+        copy._word_key = self._word_key
+        limit = max_document_frequency * total
+        copy._set_entries({key: value for key, value in self._entries.items() if counts[key] <= limit})
+        return copy
 
     def _stems(self, words: Sequence[str]) -> list[str]:
         return [self._word_key(word) for word in words]
@@ -261,11 +348,11 @@ class StemmedLinker:
             out.append(key)
         return out
 
-    def link(self, text: str) -> list[Mention]:
-        """Mentions whose words match a label's words after stemming, longest non-overlapping first."""
-        if not self._ids:
-            return []
+    def _key_matches(self, text: str) -> tuple[list[_Match], list[int]]:
+        """Matches (character offsets into the normalised text, stemmed key) and the offset map to `text`."""
         normalised, origins = normalise_with_offsets(text)
+        if not self._ids:
+            return [], origins
         tokens = list(_TOKEN.finditer(normalised))
         stems = self._stems([token.group() for token in tokens])
         starts, position = {}, 0
@@ -284,6 +371,11 @@ class StemmedLinker:
             gaps = (normalised[a.end() : b.start()] for a, b in pairwise(words))
             if all(_JOINER.fullmatch(gap) for gap in gaps):
                 matches.append(_Match(words[0].start(), words[-1].end(), key))
+        return matches, origins
+
+    def link(self, text: str) -> list[Mention]:
+        """Mentions whose words match a label's words after stemming, longest non-overlapping first."""
+        matches, origins = self._key_matches(text)
         mentions: list[Mention] = []
         for match in _longest_first(matches):
             start, end = origins[match.start], origins[match.end - 1] + 1

@@ -97,12 +97,26 @@ class PathSearch:
         self._degree = counts
         self._log_degree = np.log1p(counts)
         self._kinds: dict[frozenset[str], np.ndarray] = {}
+        self._inner: dict[tuple[float, float, frozenset[str]], tuple[np.ndarray, np.ndarray]] = {}
 
     def _of_kinds(self, kinds: frozenset[str]) -> np.ndarray:
         """Per node: is its kind one of `kinds` (cached per kind set)."""
         found = self._kinds.get(kinds)
         if found is None:
             found = self._kinds[kinds] = np.fromiter((k in kinds for k in self.graph.kinds), bool, self.graph.num_nodes)
+        return found
+
+    def _inner_costs(self, options: PathOptions, sources: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per node: the cost of passing through it (hub and kind penalties), and 2 + that (a 2-edge path via it);
+        cached per penalty setting and whether the query names a node of a penalised kind."""
+        penalise = bool(options.kind_penalty) and not self._of_kinds(options.penalised_kinds)[sources].any()
+        key = (options.hub_penalty, options.kind_penalty if penalise else 0.0, options.penalised_kinds)
+        found = self._inner.get(key)
+        if found is None:
+            inner = options.hub_penalty * self._log_degree
+            if penalise:
+                inner = inner + options.kind_penalty * self._of_kinds(options.penalised_kinds)
+            found = self._inner[key] = (inner, 2.0 + inner)
         return found
 
     def _entries(self, nodes: np.ndarray) -> np.ndarray:
@@ -118,24 +132,22 @@ class PathSearch:
         """The query side's first and (bounded) second hop from the given node indices (`options` overrides)."""
         options = options or self.options
         n = self.graph.num_nodes
-        source_array = np.unique(np.asarray(sources, dtype=np.int64))
+        source_array = _unique(np.asarray(sources, dtype=np.int64))
         is_source = np.zeros(n, bool)
         is_source[source_array] = True
         first_hop = np.full(n, -1, np.int64)
         entries = self._entries(source_array)
         reached = self._neighbour[entries]
         keep = ~is_source[reached]
-        first_hop[reached[keep][::-1]] = entries[keep][::-1]  # the earliest entry wins
-        inner = options.hub_penalty * self._log_degree
-        if options.kind_penalty:
-            penalised = self._of_kinds(options.penalised_kinds)
-            if not penalised[source_array].any():
-                inner = inner + options.kind_penalty * penalised
-        via_first = np.where(first_hop >= 0, 2.0 + inner, np.inf)
+        reached, entries = reached[keep], entries[keep]
+        first_hop[reached[::-1]] = entries[::-1]  # the earliest entry wins
+        inner, via_one = self._inner_costs(options, source_array)
+        first = _unique(reached)  # the first-hop nodes, sorted
+        via_first = np.full(n, np.inf)
+        via_first[first] = via_one[first]
         second_hop = np.full(n, -1, np.int64)
         via_second = np.full(n, np.inf)
         if options.max_length >= 3:
-            first = np.flatnonzero(first_hop >= 0)
             first = first[self._degree[first] <= options.max_expand_degree]
             # cheapest first: the cost of a 2-edge walk grows with the first hop's degree only
             first = first[np.argsort(self._degree[first], kind="stable")[: options.max_expand_nodes]]
@@ -144,7 +156,7 @@ class PathSearch:
             keep = ~is_source[reached]
             reached, entries = reached[keep], entries[keep]
             second_hop[reached[::-1]] = entries[::-1]  # the earliest, i.e. cheapest, entry wins
-            found = second_hop >= 0
+            found = _unique(reached)
             cost = 2.0 + inner[self._owner[second_hop[found]]]
             via_second[found] = cost + 1.0 + inner[found]
         return QueryNeighbourhood(is_source, first_hop, second_hop, via_first, via_second)
@@ -160,7 +172,7 @@ class PathSearch:
     ) -> list[list[PathRationale]]:
         """`best_paths` for several documents' target sets at once (one pass of array work for all)."""
         options = options or self.options
-        per_doc = [np.unique(np.asarray(targets, dtype=np.int64)) for targets in documents]
+        per_doc = [_unique(np.asarray(targets, dtype=np.int64)) for targets in documents]
         shared = [
             self._shared(targets[near.is_source[targets]]) if options.shared_concepts else [] for targets in per_doc
         ]
@@ -253,3 +265,14 @@ class PathSearch:
         index = self.graph.index
         near = self.neighbourhood([index[s] for s in sources if s in index], options)
         return self.best_paths(near, [index[t] for t in targets if t in index], options)
+
+
+def _unique(values: np.ndarray) -> np.ndarray:
+    """The sorted distinct values of a 1-d array (`np.unique` without its per-call overhead on small arrays)."""
+    ordered = np.sort(values)
+    if ordered.size < 2:
+        return ordered
+    keep = np.empty(ordered.size, bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]

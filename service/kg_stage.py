@@ -28,7 +28,7 @@ from indexes import Collection, Document, FloatArray
 from kg import KnowledgeGraph, Mention, PathOptions, PathRationale, TriplesFile, cache_key, source_files
 from kg.embedding_linking import EmbeddingOptions
 from kg.graph import CompactGraph
-from kg.linking import LINKER_VERSION
+from kg.linking import LINKER_VERSION, LinkingOptions
 from kg.text import normalise
 from service.encoder import Encoder
 from service.mention_store import FieldMention, MentionStore
@@ -51,7 +51,8 @@ class _CollectionState:
 
 
 def link_document(graph: KnowledgeGraph, document: Document) -> list[FieldMention]:
-    """Exact mentions in a document's title and text, each with the field its span indexes."""
+    """Mentions (exact, and stemmed with `LinkingOptions.document_stems`) in a document's title and text, each with
+    the field its span indexes."""
     return [
         FieldMention(field, mention)
         for field, value in (("title", document.title), ("text", document.text))
@@ -131,16 +132,17 @@ class KgPathStage:
             config.graphs,
             cache_dir=cache_dir,
             triples=triples,
+            linking=LinkingOptions(frequent_query_fallback=config.frequent_query_fallback),
             paths=PathOptions(max_length=config.max_hops, max_paths=config.paths_per_result),
         )
         key = cache_key(source_files(kg_dir, config.graphs, triples), "+".join(config.graphs))
-        key += f"/linker-{LINKER_VERSION}"
+        key += f"/linker-{LINKER_VERSION}/frequent-{config.frequent_query_fallback}"
         if encoder is not None and config.embedding_threshold is not None:
             identity = encoder.identity
             name = f"{identity.name}@{identity.revision}/{identity.backend}"
-            options = EmbeddingOptions(threshold=config.embedding_threshold)
+            options = EmbeddingOptions(threshold=config.embedding_threshold, static=config.embedding_static)
             graph = graph.with_embedding_linker(lambda texts: encoder.encode(texts), name, cache_dir, options)
-            key += f"/{name}/{config.embedding_threshold}"
+            key += f"/{name}/{config.embedding_threshold}/static-{config.embedding_static}"
         logger.info(
             "kg loaded in %.1f s: %s, %d nodes, %d edges",
             time.perf_counter() - start,
@@ -193,14 +195,14 @@ class KgPathStage:
             if missing and state.store is not None:
                 state.store.put((doc_id, hashes[doc_id], mentions) for doc_id, mentions in missing.items())
             found = {**stored, **missing}
-            table = state.graph.linker.table.entries
-            labels: dict[str, bool] = {}
+            graph = state.graph
+            labels: dict[tuple[str, str], bool] = {}
             for doc in todo:
                 kept = []
                 for m in found[doc.id]:
-                    label = m.mention.label
+                    label = (m.mention.label, m.mention.method)
                     if label not in labels:
-                        labels[label] = normalise(label) in table
+                        labels[label] = graph.keeps(m.mention)
                     if labels[label]:
                         kept.append(m)
                 cached[(doc.id, doc.title, doc.text)] = kept

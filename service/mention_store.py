@@ -92,13 +92,17 @@ class MentionStore:
 
 def _encode(mentions: Sequence[FieldMention]) -> str:
     return json.dumps(
-        [[m.field, m.mention.concept_id, m.mention.label, m.mention.start, m.mention.end] for m in mentions],
+        [[m.field, *_fields(m.mention)] for m in mentions],
         ensure_ascii=False,
     )
 
 
+def _fields(mention: Mention) -> list[str | int]:
+    return [mention.concept_id, mention.label, mention.start, mention.end, mention.method]
+
+
 def _decode(payload: str) -> list[FieldMention]:
     return [
-        FieldMention(field, Mention(concept_id, label, int(start), int(end)))
-        for field, concept_id, label, start, end in json.loads(payload)
+        FieldMention(field, Mention(concept_id, label, int(start), int(end), method))
+        for field, concept_id, label, start, end, method in json.loads(payload)
     ]

@@ -130,11 +130,20 @@ class KgSettings(BaseModel):
     )
     explain_top: int = Field(10, ge=1, description="candidates explained per query (the best by score so far)")
     embedding_threshold: float | None = Field(
-        0.8,
+        0.7,
         ge=-1.0,
         le=1.0,
         description="least cosine between a query phrase and a concept name for an embedding link (tried only "
         "when exact and stemmed linking find nothing); unset turns the embedding path off",
+    )
+    embedding_static: bool = Field(
+        True,
+        description="embed query phrases from cached per-word vectors (no encoder call per query); false encodes "
+        "each query's phrases with the encoder",
+    )
+    frequent_query_fallback: bool = Field(
+        True,
+        description="when no other path links a query, link its labels that the document-frequency filter dropped",
     )
 
 

@@ -94,7 +94,19 @@ def test_link_query_adds_second_path_only_where_exact_found_nothing() -> None:
     kg = KnowledgeGraph(small_graph())
     mentions = kg.link_query("statins for hypertension")
     assert [(m.concept_id, m.method) for m in mentions] == [("C1", "stem"), ("D1", "exact")]
-    assert kg.link("statins for hypertension") == [Mention("D1", "hypertension", 12, 24)]
+    assert kg.link("statins for hypertension") == [Mention("C1", "statins", 0, 7, "stem"), mentions[1]]
+    exact_only = KnowledgeGraph(small_graph(), LinkingOptions(document_stems=False))
+    assert exact_only.link("statins for hypertension") == [Mention("D1", "hypertension", 12, 24)]
+
+
+def test_frequent_stemmed_keys_are_dropped_and_stored_mentions_rechecked() -> None:
+    kg = KnowledgeGraph(small_graph())
+    documents = ["Statins work.", "statin trial", "hypertension", "other"]
+    stem = kg.link("Statins work.")[0]
+    assert stem.method == "stem" and kg.keeps(stem)
+    filtered = kg.without_frequent_labels(documents, 0.4)  # 'statin' key in 2 of 4 documents (exact in 1)
+    assert not filtered.keeps(stem) and filtered.link("Statins work.") == []
+    assert filtered.keeps(kg.link("hypertension")[0])
 
 
 def test_is_faithful_to_stays_strict() -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import anyio
 import pytest
 from fastapi.testclient import TestClient
 
@@ -248,6 +251,33 @@ def test_bad_collection_requests(client: TestClient) -> None:
         "Bogus99",
     )
     assert client.get("/v1/collections").json() == {"collections": []}
+
+
+def test_liveness_is_answered_while_every_worker_thread_is_busy(client: TestClient) -> None:
+    release = threading.Event()
+    tokens: list[float] = []
+
+    async def occupy_the_only_worker_thread() -> None:
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        tokens.append(limiter.total_tokens)
+        limiter.total_tokens = 1
+        try:
+            await anyio.to_thread.run_sync(release.wait)
+        finally:
+            limiter.total_tokens = tokens[0]
+
+    assert client.portal is not None
+    busy = client.portal.start_task_soon(occupy_the_only_worker_thread)
+    timer = threading.Timer(5.0, release.set)  # should /healthz wait for a thread, this frees it (and fails below)
+    timer.start()
+    try:
+        start = time.perf_counter()
+        assert client.get("/healthz").json() == {"status": "ok"}
+        assert time.perf_counter() - start < 2.0 and not release.is_set()
+    finally:
+        release.set()
+        timer.cancel()
+        busy.result(timeout=5)
 
 
 def test_health_readiness_and_openapi(client: TestClient) -> None:

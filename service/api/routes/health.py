@@ -13,8 +13,9 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz")
-def healthz() -> Health:
-    """The process is up."""
+async def healthz() -> Health:
+    """The process is up. Answered on the event loop: a liveness probe never waits for a worker thread, so a
+    thread pool busy with searches cannot make a healthy server look dead."""
     return Health(status="ok")
 
 

@@ -88,12 +88,18 @@ class ResponseCache:
         return self.lookup_many(collection, pipeline, [body])[0]
 
     async def alookup(self, collection: Collection, pipeline: str, body: Mapping[str, Any]) -> Lookup:
-        """`lookup` on the event loop, without blocking it (the search route's path for hits)."""
+        """`lookup` on the event loop, without blocking it (the search routes' path for hits)."""
+        return (await self.alookup_many(collection, pipeline, [body]))[0]
+
+    async def alookup_many(
+        self, collection: Collection, pipeline: str, bodies: Sequence[Mapping[str, Any]]
+    ) -> list[Lookup]:
+        """`lookup_many` on the event loop, without blocking it."""
         if not self._enabled:
-            return Lookup(None)
-        key = self.key(collection, pipeline, body)
-        generation, found = await self._cache.aget_responses(collection.name, [key])
-        return Lookup(None) if generation is None else Lookup(key, generation, found[0])
+            return [Lookup(None) for _ in bodies]
+        keys = [self.key(collection, pipeline, body) for body in bodies]
+        generation, found = await self._cache.aget_responses(collection.name, keys)
+        return self._lookups(keys, generation, found)
 
     def lookup_many(self, collection: Collection, pipeline: str, bodies: Sequence[Mapping[str, Any]]) -> list[Lookup]:
         """`lookup` for several request bodies, in one round trip to the cache."""
@@ -101,8 +107,12 @@ class ResponseCache:
             return [Lookup(None) for _ in bodies]
         keys = [self.key(collection, pipeline, body) for body in bodies]
         generation, found = self._cache.get_responses(collection.name, keys)
-        if generation is None:
-            return [Lookup(None) for _ in bodies]
+        return self._lookups(keys, generation, found)
+
+    @staticmethod
+    def _lookups(keys: Sequence[str], generation: str | None, found: Sequence[bytes | None]) -> list[Lookup]:
+        if generation is None:  # the cache is bypassed
+            return [Lookup(None) for _ in keys]
         return [Lookup(key, generation, value) for key, value in zip(keys, found, strict=True)]
 
     def store(self, lookups: Sequence[Lookup], contents: Sequence[bytes]) -> None:

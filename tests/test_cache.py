@@ -388,6 +388,17 @@ def test_a_hit_is_answered_without_a_worker_thread(cached_client: TestClient, mo
     assert search(cached_client, {"query": "fever medicine"})[0] == "hit"
     assert calls == ["compute"]  # the hit was answered on the event loop
 
+    def batch(*texts: str) -> str:
+        response = cached_client.post(
+            "/v1/collections/papers/search/batch", json={"queries": [{"query": t} for t in texts]}
+        )
+        assert response.status_code == 200, response.text
+        return response.headers[CACHE_HEADER]
+
+    assert batch("fever medicine") == "hit" and calls == ["compute"]  # a batch of hits too
+    assert batch("fever medicine", "cholesterol") == "miss" and calls == ["compute", "compute"]
+    assert batch("cholesterol", "fever medicine") == "hit" and calls == ["compute", "compute"]
+
 
 @pytest.mark.slow
 def test_writes_invalidate_the_collections_responses(cached_client: TestClient) -> None:

@@ -89,7 +89,7 @@ async def search(
         metrics.observe_search(outcome)
         return _json(search_response(outcome, exposure).model_dump_json().encode(), "bypass")
     # after every dependency (authentication included): the cache never answers a request that would be refused.
-    # A hit is answered on the event loop; the search itself runs in a worker thread.
+    # A hit is answered on the event loop; the search itself runs in a worker thread (as in `search_batch`).
     request_body = body.model_dump(mode="json")
     opened = registry.opened(collection)
     lookup = None if opened is None else await responses.alookup(opened, pipeline.fingerprint, request_body)
@@ -110,7 +110,7 @@ async def search(
 
 
 @router.post("/search/batch", response_model=BatchSearchResponse, responses=_CACHE_HEADER_DOC)
-def search_batch(
+async def search_batch(
     collection: str,
     body: BatchSearchRequest,
     pipeline: PipelineDep,
@@ -128,13 +128,27 @@ def search_batch(
                 f"queries.{position}.experiment", query.experiment, "experiments run on single searches, not batches"
             )
     bodies = [query.model_dump(mode="json") for query in body.queries]
-    lookups = responses.lookup_many(registry.get(collection), pipeline.fingerprint, bodies)
-    misses = [i for i, lookup in enumerate(lookups) if lookup.cached is None]
-    outcomes = pipeline.search_batch(collection, [_query(body.queries[i]) for i in misses]) if misses else []
-    parts = [lookup.cached or b"" for lookup in lookups]
-    for i, outcome in zip(misses, outcomes, strict=True):
-        metrics.observe_search(outcome)
-        parts[i] = search_response(outcome).model_dump_json().encode()
-    responses.store([lookups[i] for i in misses], [parts[i] for i in misses])
-    state: CacheState = "hit" if not misses else lookups[misses[0]].state
-    return _json(b'{"responses":[' + b",".join(parts) + b"]}", state)
+    opened = registry.opened(collection)
+    looked_up = None if opened is None else await responses.alookup_many(opened, pipeline.fingerprint, bodies)
+    if looked_up is not None and all(lookup.cached is not None for lookup in looked_up):
+        return _json(_batch_body([lookup.cached or b"" for lookup in looked_up]), "hit")  # on the event loop
+
+    def compute() -> Response:
+        lookups = looked_up
+        if lookups is None:
+            lookups = responses.lookup_many(registry.get(collection), pipeline.fingerprint, bodies)
+        misses = [i for i, lookup in enumerate(lookups) if lookup.cached is None]
+        outcomes = pipeline.search_batch(collection, [_query(body.queries[i]) for i in misses]) if misses else []
+        parts = [lookup.cached or b"" for lookup in lookups]
+        for i, outcome in zip(misses, outcomes, strict=True):
+            metrics.observe_search(outcome)
+            parts[i] = search_response(outcome).model_dump_json().encode()
+        responses.store([lookups[i] for i in misses], [parts[i] for i in misses])
+        state: CacheState = "hit" if not misses else lookups[misses[0]].state
+        return _json(_batch_body(parts), state)
+
+    return await run_in_threadpool(compute)
+
+
+def _batch_body(parts: list[bytes]) -> bytes:
+    return b'{"responses":[' + b",".join(parts) + b"]}"

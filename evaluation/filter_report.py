@@ -6,6 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from adapters import (
     CandidateLists,
     CosineAdapter,
@@ -37,8 +40,7 @@ def filter_report(relevance_filter: RelevanceFilter, test: CandidateLists, dev: 
     probabilities = predict(adapter, test)
     kept = keep_mask(probabilities, test.mask, adapter.threshold, min_results)
     ours = set_scores(kept, test.labels, test.mask)
-    cutoff, _ = choose_threshold(dev.scores, dev.labels, dev.mask, min_results, relevance_filter.target_recall)
-    cutoff_scores = set_scores(keep_mask(test.scores, test.mask, cutoff, min_results), test.labels, test.mask)
+    target_recall = relevance_filter.target_recall
     best_k, _ = choose_top_k(dev.labels, dev.mask)
     top_k_scores = set_scores(top_k_mask(test.mask, best_k), test.labels, test.mask)
     oracle = best_prefix_cut(test.labels, test.mask, min_results)
@@ -50,12 +52,7 @@ def filter_report(relevance_filter: RelevanceFilter, test: CandidateLists, dev: 
         "p_at_r95": round(precision_at_recall(probabilities, test.labels, test.mask, 0.95), 6),
         "ece": round(expected_calibration_error(probabilities, test.labels, test.mask), 6),
         "relevant_in_candidates": int((test.labels & test.mask).sum()),
-        "baseline_global_cutoff": {
-            "precision": round(cutoff_scores.precision, 6),
-            "recall": round(cutoff_scores.recall, 6),
-            "f1": round(cutoff_scores.f1, 6),
-            "threshold": round(cutoff, 6),
-        },
+        "baseline_global_cutoff": _global_cutoff(test.scores, dev.scores, test, dev, min_results, target_recall),
         "baseline_best_top_k": {
             "precision": round(top_k_scores.precision, 6),
             "recall": round(top_k_scores.recall, 6),
@@ -71,18 +68,24 @@ def filter_report(relevance_filter: RelevanceFilter, test: CandidateLists, dev: 
         },
     }
     if test.cosines is not None and dev.cosines is not None:  # scores are fused: also a cut-off on raw cosines
-        report["baseline_cosine_cutoff"] = _cosine_cutoff(test, dev, min_results, relevance_filter.target_recall)
+        cosine_cutoff = _global_cutoff(test.cosines, dev.cosines, test, dev, min_results, target_recall)
+        report["baseline_cosine_cutoff"] = cosine_cutoff
     return report
 
 
-def _cosine_cutoff(
-    test: CandidateLists, dev: CandidateLists, min_results: int, target_recall: float | None
+def _global_cutoff(
+    test_values: npt.NDArray[np.float32],
+    dev_values: npt.NDArray[np.float32],
+    test: CandidateLists,
+    dev: CandidateLists,
+    min_results: int,
+    target_recall: float | None,
 ) -> dict[str, float]:
-    """A global cut-off on the candidates' raw cosines (what a vector database offers), tuned on dev for the same
-    goal, with the same `min_results` (the highest cosines are forced in), applied to the same test candidates."""
-    assert test.cosines is not None and dev.cosines is not None
-    cutoff, _ = choose_threshold(dev.cosines, dev.labels, dev.mask, min_results, target_recall)
-    scores = set_scores(keep_mask(test.cosines, test.mask, cutoff, min_results), test.labels, test.mask)
+    """One global threshold on a per-candidate value (the first-stage score, or the raw cosine: what a vector
+    database offers), tuned on dev for the same goal, with the same `min_results` (the highest values are forced
+    in), applied to the same test candidates."""
+    cutoff, _ = choose_threshold(dev_values, dev.labels, dev.mask, min_results, target_recall)
+    scores = set_scores(keep_mask(test_values, test.mask, cutoff, min_results), test.labels, test.mask)
     return {
         "precision": round(scores.precision, 6),
         "recall": round(scores.recall, 6),

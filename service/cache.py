@@ -120,6 +120,11 @@ class _Counters:
             self._counts[kind][0] += hits
             self._counts[kind][1] += misses
 
+    def record_found(self, kind: CacheKind, values: Sequence[bytes | None]) -> None:
+        """Count a lookup's values: each one found is a hit, each None a miss."""
+        hits = sum(value is not None for value in values)
+        self.record(kind, hits, len(values) - hits)
+
     def error(self) -> None:
         with self._lock:
             self._errors += 1
@@ -223,8 +228,7 @@ class MemoryCache:
 
     def get_many(self, kind: CacheKind, keys: Sequence[str]) -> list[bytes | None]:
         values = self._get(keys)
-        hits = sum(value is not None for value in values)
-        self._counters.record(kind, hits, len(values) - hits)
+        self._counters.record_found(kind, values)
         return values
 
     def _get(self, keys: Sequence[str]) -> list[bytes | None]:
@@ -257,8 +261,7 @@ class MemoryCache:
         with self._lock:
             generation = str(self._generations.get(collection, 0))
         values = [untag(generation, stored) for stored in self._get(keys)]
-        hits = sum(value is not None for value in values)
-        self._counters.record("response", hits, len(values) - hits)
+        self._counters.record_found("response", values)
         return generation, values
 
     async def aget_responses(self, collection: str, keys: Sequence[str]) -> tuple[str | None, list[bytes | None]]:
@@ -385,8 +388,7 @@ class RedisCache:
             self._counters.record(kind, 0, len(keys))
             return [None] * len(keys)
         values: list[bytes | None] = [value if isinstance(value, bytes) else None for value in raw]
-        hits = sum(value is not None for value in values)
-        self._counters.record(kind, hits, len(values) - hits)
+        self._counters.record_found(kind, values)
         return values
 
     def set(self, key: str, value: bytes) -> None:
@@ -444,8 +446,7 @@ class RedisCache:
         return self._counted(generation, [untag(generation, v if isinstance(v, bytes) else None) for v in raw[1:]])
 
     def _counted(self, generation: str | None, values: list[bytes | None]) -> tuple[str | None, list[bytes | None]]:
-        hits = sum(value is not None for value in values)
-        self._counters.record("response", hits, len(values) - hits)
+        self._counters.record_found("response", values)
         return generation, values
 
     def _async_client(self) -> redis_asyncio.Redis | None:

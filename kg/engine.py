@@ -172,13 +172,12 @@ class KnowledgeGraph:
 
     def _exact_and_symbols(self, text: str) -> list[Mention]:
         exact = self.linker.link(text)
-        symbols = [m for m in self.symbol_linker.link(text) if all(m.end <= e.start or m.start >= e.end for e in exact)]
-        return sorted([*exact, *symbols], key=lambda m: (m.start, m.end, m.concept_id)) if symbols else exact
+        symbols = _outside(self.symbol_linker.link(text), exact)
+        return _in_text_order([*exact, *symbols]) if symbols else exact
 
     def _add_stems(self, text: str, found: list[Mention]) -> list[Mention]:
-        spans = [(m.start, m.end) for m in found]
-        extra = [m for m in self.query_linker.link(text) if all(m.end <= a or m.start >= b for a, b in spans)]
-        return sorted([*found, *extra], key=lambda m: (m.start, m.end, m.concept_id)) if extra else found
+        extra = _outside(self.query_linker.link(text), found)
+        return _in_text_order([*found, *extra]) if extra else found
 
     def keeps(self, mention: Mention) -> bool:
         """True when this graph's linkers (after `without_frequent_labels`) would still find a mention that an
@@ -198,15 +197,14 @@ class KnowledgeGraph:
         `LinkingOptions.frequent_query_fallback`, when all of these link nothing, the labels that the
         document-frequency filter dropped (`method` "frequent")."""
         exact = self._exact_and_symbols(text)
-        spans = [(m.start, m.end) for m in exact]
-        extra = [m for m in self.query_linker.link(text) if all(m.end <= a or m.start >= b for a, b in spans)]
+        extra = _outside(self.query_linker.link(text), exact)
         linker = self.embedding_linker
         if linker is not None and not (linker.options.fallback_only and (exact or extra)):
-            taken = sorted({*spans, *((m.start, m.end) for m in extra)})
+            taken = sorted({(m.start, m.end) for m in [*exact, *extra]})
             extra += linker.link(text, self.linker.table, taken)
         if not exact and not extra and self.frequent_linker is not None and self.linking.frequent_query_fallback:
             extra = [replace(m, method="frequent") for m in self.frequent_linker.link(text)]
-        return sorted([*exact, *extra], key=lambda m: (m.start, m.end, m.concept_id))
+        return _in_text_order([*exact, *extra])
 
     def paths_between(
         self, query_concepts: Sequence[str], documents: Sequence[Sequence[str]]
@@ -261,3 +259,12 @@ class KnowledgeGraph:
         filtered = self.linker.without_frequent_labels(texts, share)
         stemmed = StemmedLinker(filtered.table, self.word_key).without_frequent_keys(texts, share)
         return self._copy(filtered, self.embedding_linker, self.frequent_linker or self.linker, stemmed)
+
+
+def _outside(mentions: Iterable[Mention], taken: Sequence[Mention]) -> list[Mention]:
+    """The mentions that overlap none of `taken`."""
+    return [m for m in mentions if all(m.end <= t.start or m.start >= t.end for t in taken)]
+
+
+def _in_text_order(mentions: Iterable[Mention]) -> list[Mention]:
+    return sorted(mentions, key=lambda m: (m.start, m.end, m.concept_id))

@@ -6,6 +6,8 @@ link: embedding links, last-resort frequent-label links and gene symbols with se
 Labels (and stemmed keys) in more than 5 % of a corpus's documents are dropped first, as the KG stage does per
 collection. Concept-name and word embeddings are read from (or written to) GLASSBOX_HOME/kg, as the service does.
 `--encoder-phrases` embeds query phrases with the encoder instead of the static word vectors (the old path).
+`--precise` links as `GLASSBOX_KG__PRECISE_QUERY_LINKING=true` does (embedding links must match the concept name
+word by word; no HPO term that is not a phenotype).
 
     OMP_NUM_THREADS=1 GLASSBOX_HOME=/work/evalhome .venv/bin/python benchmarks/kg_embedding_linking.py
 """
@@ -21,6 +23,7 @@ from kg_data import corpus, test_queries
 
 from kg import KnowledgeGraph
 from kg.embedding_linking import EmbeddingOptions
+from kg.linking import LinkingOptions
 from service.encoder_factory import load_encoder
 from service.settings import Settings
 
@@ -31,19 +34,25 @@ def main() -> None:
     parser.add_argument("--thresholds", nargs="+", type=float, default=[0.65, 0.7, 0.75, 0.8, 0.85])
     parser.add_argument("--sample", type=int, default=30)
     parser.add_argument("--encoder-phrases", action="store_true")
+    parser.add_argument("--precise", action="store_true")
     args = parser.parse_args()
     settings = Settings()
     encoder = load_encoder(settings)
     identity = encoder.identity
     name = f"{identity.name}@{identity.revision}/{identity.backend}"
-    base = KnowledgeGraph.load(settings.data / "kg", ["biomedical"], cache_dir=settings.home / "kg")
+    linking = LinkingOptions(precise_queries=args.precise)
+    base = KnowledgeGraph.load(settings.data / "kg", ["biomedical"], cache_dir=settings.home / "kg", linking=linking)
     start = time.perf_counter()
-    options = EmbeddingOptions(threshold=settings.kg.embedding_threshold or 0.7, static=not args.encoder_phrases)
+    options = EmbeddingOptions(
+        threshold=settings.kg.embedding_threshold or 0.7,
+        static=not args.encoder_phrases,
+        require_lexical_match=args.precise,
+    )
     base = base.with_embedding_linker(lambda texts: encoder.encode(texts), name, settings.home / "kg", options)
     linker = base.embedding_linker
     assert linker is not None
     print(f"concept names embedded: {len(linker.labels)} ({time.perf_counter() - start:.1f} s, cached after once)")
-    print(f"default threshold {options.threshold}, static phrases: {options.static}")
+    print(f"threshold {options.threshold}, static phrases: {options.static}, precise: {args.precise}")
     print("| dataset | queries | exact+stem | " + " | ".join(f"+emb >= {t}" for t in args.thresholds) + " | default |")
     print("|---|---|---|" + "---|" * len(args.thresholds) + "---|")
     pools: dict[str, list[tuple[str, str, str, str, str]]] = {

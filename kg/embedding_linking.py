@@ -68,6 +68,9 @@ class EmbeddingOptions:
             `DISEASE_SUFFIXES` ending to the phrase (`changes_meaning`).
         static: phrase vectors from cached per-word vectors (`WordVectors`), no encoder call per query.
         nearest_per_word: with `static`, how many concept names nearest to each word are compared with a phrase.
+        require_lexical_match: keep a match only when the phrase and the concept name also agree word by word
+            (`lexically_close`): no look-alikes (*glutamate* → *Hydrocortamate*) and no other-word names (*Breast* →
+            *nipple*); precise, at a cost in recall.
     """
 
     threshold: float = 0.7
@@ -79,6 +82,7 @@ class EmbeddingOptions:
     reject_qualified: bool = True
     static: bool = True
     nearest_per_word: int = 32
+    require_lexical_match: bool = False
 
     def __post_init__(self) -> None:
         if not -1.0 <= self.threshold <= 1.0:
@@ -161,6 +165,37 @@ def changes_meaning(phrase: str, label: str) -> bool:
             if looks_alike and any(other.endswith(end) and not word.endswith(end) for end in DISEASE_SUFFIXES):
                 return True
     return False
+
+
+def lexically_close(phrase: str, label: str) -> bool:
+    """True when every content word of `phrase` and of concept name `label` (less `GENERIC_HEADS`) has a partner on
+    the other side: the same word up to `inflection_key`, or one sharing a first part of at least 4 letters and 60 %
+    of the longer word (*myocardial* / *myocardium*, *arterial* / *artery*). The embedding ranks; this keeps only
+    the matches a reader would accept as the same concept.
+
+    >>> [lexically_close(p, l) for p, l in [("myocardial", "myocardium"), ("immune", "immune system")]]
+    [True, True]
+    >>> [lexically_close(p, l) for p, l in [("glutamate", "Hydrocortamate"), ("lipid", "lip"), ("Breast", "nipple")]]
+    [False, False, False]
+    >>> lexically_close("plasma cells", "blood plasma"), lexically_close("Excess Estrogen", "estrogen excess")
+    (False, True)
+    """
+    phrase_words = [w for w in _TOKEN.findall(normalise(phrase)) if w not in STOPWORDS]
+    label_words = [w for w in _TOKEN.findall(normalise(label)) if w not in STOPWORDS and w not in GENERIC_HEADS]
+    if not phrase_words or not label_words:
+        return False
+    return all(any(_same_word(a, b) for b in phrase_words) for a in label_words) and all(
+        any(_same_word(a, b) for b in label_words) for a in phrase_words
+    )
+
+
+def _same_word(first: str, second: str) -> bool:
+    if first == second or inflection_key(first) == inflection_key(second):
+        return True
+    shared = next(
+        (i for i, (a, b) in enumerate(zip(first, second, strict=False)) if a != b), min(len(first), len(second))
+    )
+    return shared >= 4 and shared >= 0.6 * max(len(first), len(second))
 
 
 def embedded_labels(graph: CompactGraph, table: LabelTable, kinds: Collection[str]) -> list[str]:
@@ -415,6 +450,8 @@ class EmbeddingLinker:
             if score < self.options.threshold or label not in entries:
                 continue
             if self.options.reject_qualified and changes_meaning(phrase.text, label):
+                continue
+            if self.options.require_lexical_match and not lexically_close(phrase.text, label):
                 continue
             if any(phrase.start < b and phrase.end > a for a, b in spans):
                 continue

@@ -13,6 +13,7 @@ from kg.graph import CompactGraph
 from kg.linking import EntityLinker, LabelTable, LinkingOptions, StemmedLinker, SymbolLinker, inflection_key
 from kg.loaders.wordnet import common_words as wordnet_common_words
 from kg.paths import PathOptions, PathSearch
+from kg.phenotypes import non_phenotype_terms
 from kg.sets import TriplesFile, build_graph, source_files
 from kg.stopwords import COMMON_WORDS
 from kg.text import normalise
@@ -69,6 +70,8 @@ class KnowledgeGraph:
         self.path_search = search or PathSearch(graph, paths)
         self.embedding_linker = embedding_linker
         self.frequent_linker = frequent_linker
+        # concepts `link_query` never returns (with `LinkingOptions.precise_queries`)
+        self.query_excluded = non_phenotype_terms(graph) if self.linking.precise_queries else frozenset()
 
     def with_embedding_linker(
         self, encode: Encode, encoder_name: str, cache_dir: Path | None = None, options: EmbeddingOptions | None = None
@@ -195,16 +198,21 @@ class KnowledgeGraph:
         when neither found anything, see `EmbeddingOptions.fallback_only`) phrases nearest to a concept name
         (`method` "embedding") where neither overlaps; in text order. With
         `LinkingOptions.frequent_query_fallback`, when all of these link nothing, the labels that the
-        document-frequency filter dropped (`method` "frequent")."""
-        exact = self._exact_and_symbols(text)
-        extra = _outside(self.query_linker.link(text), exact)
+        document-frequency filter dropped (`method` "frequent"). With `LinkingOptions.precise_queries`, no path
+        links an HPO term that is not a phenotype (`query_excluded`)."""
+        exact = self._for_queries(self._exact_and_symbols(text))
+        extra = self._for_queries(_outside(self.query_linker.link(text), exact))
         linker = self.embedding_linker
         if linker is not None and not (linker.options.fallback_only and (exact or extra)):
             taken = sorted({(m.start, m.end) for m in [*exact, *extra]})
-            extra += linker.link(text, self.linker.table, taken)
+            extra += self._for_queries(linker.link(text, self.linker.table, taken))
         if not exact and not extra and self.frequent_linker is not None and self.linking.frequent_query_fallback:
-            extra = [replace(m, method="frequent") for m in self.frequent_linker.link(text)]
+            extra = [replace(m, method="frequent") for m in self._for_queries(self.frequent_linker.link(text))]
         return _in_text_order([*exact, *extra])
+
+    def _for_queries(self, mentions: list[Mention]) -> list[Mention]:
+        excluded = self.query_excluded
+        return [m for m in mentions if m.concept_id not in excluded] if excluded else mentions
 
     def paths_between(
         self, query_concepts: Sequence[str], documents: Sequence[Sequence[str]]

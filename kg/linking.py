@@ -133,6 +133,8 @@ class LinkingOptions:
             match overlaps, as `link_query` does for queries ("tumours" in a document finds *tumor*).
         frequent_query_fallback: `KnowledgeGraph.link_query` links a query's labels that the document-frequency
             filter dropped (exactly, `method` "frequent") when no other path links anything.
+        precise_queries: `KnowledgeGraph.link_query` links no HPO term that is not a phenotype (*Moderate*,
+            *Very rare*, *Chronic*: `kg.phenotypes`); pair it with `EmbeddingOptions.require_lexical_match`.
     """
 
     min_label_chars: int = 3
@@ -141,6 +143,7 @@ class LinkingOptions:
     max_document_frequency: float = 0.05
     document_stems: bool = True
     frequent_query_fallback: bool = True
+    precise_queries: bool = False
 
 
 @dataclass(frozen=True)

@@ -132,15 +132,22 @@ class KgPathStage:
             config.graphs,
             cache_dir=cache_dir,
             triples=triples,
-            linking=LinkingOptions(frequent_query_fallback=config.frequent_query_fallback),
+            linking=LinkingOptions(
+                frequent_query_fallback=config.frequent_query_fallback, precise_queries=config.precise_query_linking
+            ),
             paths=PathOptions(max_length=config.max_hops, max_paths=config.paths_per_result),
         )
         key = cache_key(source_files(kg_dir, config.graphs, triples), "+".join(config.graphs))
         key += f"/linker-{LINKER_VERSION}/frequent-{config.frequent_query_fallback}"
+        key += f"/precise-{config.precise_query_linking}"
         if encoder is not None and config.embedding_threshold is not None:
             identity = encoder.identity
             name = f"{identity.name}@{identity.revision}/{identity.backend}"
-            options = EmbeddingOptions(threshold=config.embedding_threshold, static=config.embedding_static)
+            options = EmbeddingOptions(
+                threshold=config.embedding_threshold,
+                static=config.embedding_static,
+                require_lexical_match=config.precise_query_linking,
+            )
             graph = graph.with_embedding_linker(lambda texts: encoder.encode(texts), name, cache_dir, options)
             key += f"/{name}/{config.embedding_threshold}/static-{config.embedding_static}"
         logger.info(

@@ -145,6 +145,12 @@ class KgSettings(BaseModel):
         True,
         description="when no other path links a query, link its labels that the document-frequency filter dropped",
     )
+    precise_query_linking: bool = Field(
+        False,
+        description="link queries only where a reader would agree: embedding links must also match the concept "
+        "name word by word, and HPO terms that are not phenotypes (Moderate, Very rare, Chronic) are not linked; "
+        "fewer wrong rationales, lower coverage (docs/kg.md)",
+    )
 
 
 class ImrnnSettings(BaseModel):

@@ -160,3 +160,43 @@ def test_abbreviations_are_not_stemmed() -> None:
 
     table = LabelTable({"odd": ("ODD", ("HP:1",)), "statin": ("statin", ("C1",))})
     assert [m.concept_id for m in StemmedLinker(table).link("odds of statins")] == ["C1"]
+
+
+def test_lexical_match_keeps_embedding_links_a_reader_would_accept() -> None:
+    vectors = {"glutamate": [1.0, 0.0], "hydrocortamate": [0.98, 0.2], "myocardial": [0.0, 1.0]}
+    vectors["myocardium"] = [0.2, 0.98]
+
+    def encode(texts: list[str]) -> np.ndarray:
+        return np.asarray([vectors.get(t.lower(), [0.7, 0.7]) for t in texts], "f4")
+
+    labels = ["hydrocortamate", "myocardium"]
+    table = LabelTable({label: (label, (label.upper(),)) for label in labels})
+    text = "Glutamate in myocardial cells"
+    loose = EmbeddingLinker(labels, encode(labels), encode, EmbeddingOptions(threshold=0.9, static=False))
+    assert [m.concept_id for m in loose.link(text, table)] == ["HYDROCORTAMATE", "MYOCARDIUM"]  # a look-alike too
+    options = EmbeddingOptions(threshold=0.9, static=False, require_lexical_match=True)
+    precise = EmbeddingLinker(labels, encode(labels), encode, options)
+    assert [(m.concept_id, m.label) for m in precise.link(text, table)] == [("MYOCARDIUM", "myocardial")]
+
+
+def test_precise_queries_link_no_hpo_term_that_is_not_a_phenotype() -> None:
+    builder = GraphBuilder()
+    terms = [("HP:0000001", "All"), ("HP:0000118", "Phenotypic abnormality"), ("HP:0001945", "Fever")]
+    terms += [("HP:0012823", "Clinical modifier"), ("HP:0012826", "Moderate")]
+    for term, name in terms:
+        builder.add_node(term, name, "Phenotype")
+    for child, parent in [("HP:0000118", "HP:0000001"), ("HP:0001945", "HP:0000118")]:
+        builder.add_edge(child, "is a", parent)
+    builder.add_edge("HP:0012823", "is a", "HP:0000001")
+    builder.add_edge("HP:0012826", "is a", "HP:0012823")
+    graph = builder.build()
+    query = "Moderate fever"
+    assert [m.concept_id for m in KnowledgeGraph(graph).link_query(query)] == ["HP:0012826", "HP:0001945"]
+    precise = KnowledgeGraph(graph, LinkingOptions(precise_queries=True))
+    assert precise.query_excluded == {"HP:0000001", "HP:0012823", "HP:0012826"}
+    assert [m.concept_id for m in precise.link_query(query)] == ["HP:0001945"]
+    assert [m.concept_id for m in precise.link(query)] == ["HP:0012826", "HP:0001945"]  # documents keep them
+    # a query that links only an excluded term falls back to nothing rather than to it
+    assert precise.link_query("Moderate") == []
+    filtered = precise.without_frequent_labels(["fever", "fever", "moderate"], 0.5)
+    assert [(m.concept_id, m.method) for m in filtered.link_query("Moderate fever")] == [("HP:0001945", "frequent")]

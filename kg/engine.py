@@ -10,8 +10,17 @@ from kg.base import Mention, PathRationale
 from kg.cache import cached_graph
 from kg.embedding_linking import EmbeddingLinker, EmbeddingOptions, Encode
 from kg.graph import CompactGraph
-from kg.linking import EntityLinker, LabelTable, LinkingOptions, StemmedLinker, SymbolLinker, inflection_key
+from kg.linking import (
+    EntityLinker,
+    LabelTable,
+    LinkingOptions,
+    PertainymLinker,
+    StemmedLinker,
+    SymbolLinker,
+    inflection_key,
+)
 from kg.loaders.wordnet import common_words as wordnet_common_words
+from kg.loaders.wordnet import pertainyms
 from kg.paths import PathOptions, PathSearch
 from kg.phenotypes import non_phenotype_terms
 from kg.sets import TriplesFile, build_graph, source_files
@@ -19,6 +28,7 @@ from kg.stopwords import COMMON_WORDS
 from kg.text import normalise
 
 WORDNET_SYNSETS = "wordnet/wn30-synsets.tsv.gz"
+WORDNET_RELATIONS = "wordnet/wn30-relations.tsv.gz"
 
 
 class KnowledgeGraph:
@@ -46,6 +56,7 @@ class KnowledgeGraph:
         embedding_linker: EmbeddingLinker | None = None,
         frequent_linker: EntityLinker | None = None,
         query_linker: StemmedLinker | None = None,
+        pertainym_linker: PertainymLinker | None = None,
     ) -> None:
         """Wrap a built graph.
 
@@ -60,6 +71,7 @@ class KnowledgeGraph:
             embedding_linker: the query side's third path (see `with_embedding_linker`); None leaves it off.
             frequent_linker: the linker before `without_frequent_labels` (see `LinkingOptions.frequent_query_fallback`).
             query_linker: a ready stemmed linker for `linker`'s table (used by `without_frequent_labels`).
+            pertainym_linker: the query side's adjective path (*cardiac* → heart); None leaves it off.
         """
         self.graph = graph
         self.linking = linking or LinkingOptions()
@@ -70,6 +82,7 @@ class KnowledgeGraph:
         self.path_search = search or PathSearch(graph, paths)
         self.embedding_linker = embedding_linker
         self.frequent_linker = frequent_linker
+        self.pertainym_linker = pertainym_linker
         # concepts `link_query` never returns (with `LinkingOptions.precise_queries`)
         self.query_excluded = non_phenotype_terms(graph) if self.linking.precise_queries else frozenset()
 
@@ -103,6 +116,7 @@ class KnowledgeGraph:
             embedding_linker=embedding_linker,
             frequent_linker=frequent or self.frequent_linker,
             query_linker=query_linker or (self.query_linker if linker is self.linker else None),
+            pertainym_linker=self.pertainym_linker,
         )
 
     @classmethod
@@ -139,7 +153,10 @@ class KnowledgeGraph:
         words: frozenset[str] = COMMON_WORDS
         if (kg_dir / WORDNET_SYNSETS).is_file() and options.symbol_kinds & set(graph.kinds):
             words = words | wordnet_common_words(kg_dir / WORDNET_SYNSETS)
-        return cls(graph, options, paths, words)
+        adjectives = None
+        if options.query_pertainyms and (kg_dir / WORDNET_SYNSETS).is_file() and (kg_dir / WORDNET_RELATIONS).is_file():
+            adjectives = PertainymLinker(pertainyms(kg_dir / WORDNET_SYNSETS, kg_dir / WORDNET_RELATIONS))
+        return cls(graph, options, paths, words, pertainym_linker=adjectives)
 
     @property
     def num_nodes(self) -> int:
@@ -194,14 +211,18 @@ class KnowledgeGraph:
 
     def link_query(self, text: str) -> list[Mention]:
         """Exact mentions and gene symbols with separators or Greek letters (`method` "symbol"), then stemmed
-        matches (`method` "stem") where no exact mention overlaps, then (with an embedding linker; by default only
-        when neither found anything, see `EmbeddingOptions.fallback_only`) phrases nearest to a concept name
-        (`method` "embedding") where neither overlaps; in text order. With
+        matches (`method` "stem") where no exact mention overlaps, then (with a pertainym linker) adjectives whose
+        noun names a concept (`method` "pertainym": *cardiac* → heart) where neither overlaps, then (with an
+        embedding linker; by default only when none of these found anything, see `EmbeddingOptions.fallback_only`)
+        phrases nearest to a concept name (`method` "embedding") where none overlaps; in text order. With
         `LinkingOptions.frequent_query_fallback`, when all of these link nothing, the labels that the
         document-frequency filter dropped (`method` "frequent"). With `LinkingOptions.precise_queries`, no path
         links an HPO term that is not a phenotype (`query_excluded`)."""
         exact = self._for_queries(self._exact_and_symbols(text))
         extra = self._for_queries(_outside(self.query_linker.link(text), exact))
+        if self.pertainym_linker is not None:
+            adjectives = self.pertainym_linker.link(text, self.linker.table)
+            extra += self._for_queries(_outside(adjectives, [*exact, *extra]))
         linker = self.embedding_linker
         if linker is not None and not (linker.options.fallback_only and (exact or extra)):
             taken = sorted({(m.start, m.end) for m in [*exact, *extra]})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -17,6 +17,7 @@ from kg.stopwords import COMMON_WORDS, STOPWORDS
 from kg.text import normalise, normalise_with_offsets
 
 _TOKEN = re.compile(r"[^\W_]+")
+_LETTERS = re.compile(r"(?<![\w\-])[^\W\d_]+(?![\w\-])")  # a word of letters only, not part of a hyphenated one
 # Between two words of a stemmed match the text may hold only spaces and apostrophes (not ", . ; ( )").
 _JOINER = re.compile(r"[ '\u2019]+")
 # Bumped whenever the linker's output for a text changes (stores of linked documents are keyed by it).
@@ -135,6 +136,8 @@ class LinkingOptions:
             filter dropped (exactly, `method` "frequent") when no other path links anything.
         precise_queries: `KnowledgeGraph.link_query` links no HPO term that is not a phenotype (*Moderate*,
             *Very rare*, *Chronic*: `kg.phenotypes`); pair it with `EmbeddingOptions.require_lexical_match`.
+        query_pertainyms: `KnowledgeGraph.load` adds the adjective path for queries (`PertainymLinker`) when the
+            WordNet files are in the graph folder.
     """
 
     min_label_chars: int = 3
@@ -144,6 +147,7 @@ class LinkingOptions:
     document_stems: bool = True
     frequent_query_fallback: bool = True
     precise_queries: bool = False
+    query_pertainyms: bool = True
 
 
 @dataclass(frozen=True)
@@ -402,3 +406,32 @@ def _longest_first(matches: list[_Match]) -> list[_Match]:
         if all(match.end <= other.start or match.start >= other.end for other in taken):
             taken.append(match)
     return sorted(taken, key=lambda m: m.start)
+
+
+class PertainymLinker:
+    """The query side's adjective path: an adjective links to the concept that the noun it pertains to names
+    (`kg.loaders.wordnet.pertainyms`: *cardiac* → heart, *hepatic* → liver), when the current table keeps that
+    noun (not a gene symbol); `method` "pertainym", the label is the adjective as written.
+
+    >>> table = LabelTable({"heart": ("heart", ("A1",)), "liver": ("liver", ("A2",))})
+    >>> linker = PertainymLinker({"cardiac": ("heart", "bosom"), "hepatic": ("liver",), "renal": ("kidney",)})
+    >>> [(m.concept_id, m.label, m.start) for m in linker.link("Cardiac and renal, not hepatically", table)]
+    [('A1', 'Cardiac', 0)]
+    """
+
+    def __init__(self, pertainyms: Mapping[str, Sequence[str]]) -> None:
+        self._nouns = {word: tuple(normalise(noun) for noun in nouns) for word, nouns in pertainyms.items()}
+
+    def __len__(self) -> int:
+        return len(self._nouns)
+
+    def link(self, text: str, table: LabelTable) -> list[Mention]:
+        """Mentions of the adjectives in `text` whose noun `table` keeps (its first such lemma), in text order."""
+        mentions: list[Mention] = []
+        for match in _LETTERS.finditer(text):
+            for key in self._nouns.get(match.group().casefold(), ()):
+                if key in table.entries and key not in table.symbols:
+                    ids = table.entries[key][1]
+                    mentions.extend(Mention(cid, match.group(), match.start(), match.end(), "pertainym") for cid in ids)
+                    break
+        return mentions

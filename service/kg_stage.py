@@ -133,13 +133,15 @@ class KgPathStage:
             cache_dir=cache_dir,
             triples=triples,
             linking=LinkingOptions(
-                frequent_query_fallback=config.frequent_query_fallback, precise_queries=config.precise_query_linking
+                frequent_query_fallback=config.frequent_query_fallback,
+                precise_queries=config.precise_query_linking,
+                query_pertainyms=config.query_pertainyms,
             ),
             paths=PathOptions(max_length=config.max_hops, max_paths=config.paths_per_result),
         )
         key = cache_key(source_files(kg_dir, config.graphs, triples), "+".join(config.graphs))
         key += f"/linker-{LINKER_VERSION}/frequent-{config.frequent_query_fallback}"
-        key += f"/precise-{config.precise_query_linking}"
+        key += f"/precise-{config.precise_query_linking}/pertainyms-{graph.pertainym_linker is not None}"
         if encoder is not None and config.embedding_threshold is not None:
             identity = encoder.identity
             name = f"{identity.name}@{identity.revision}/{identity.backend}"

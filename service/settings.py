@@ -145,6 +145,11 @@ class KgSettings(BaseModel):
         True,
         description="when no other path links a query, link its labels that the document-frequency filter dropped",
     )
+    query_pertainyms: bool = Field(
+        True,
+        description="link a query's adjectives to the concept their noun names (cardiac → heart, hepatic → liver: "
+        "WordNet pertainyms, read from GLASSBOX_DATA/kg/wordnet when present)",
+    )
     precise_query_linking: bool = Field(
         False,
         description="link queries only where a reader would agree: embedding links must also match the concept "

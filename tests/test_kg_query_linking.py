@@ -3,6 +3,7 @@ and gene symbols with separators or Greek letters, stored mention methods."""
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import numpy as np
@@ -200,3 +201,63 @@ def test_precise_queries_link_no_hpo_term_that_is_not_a_phenotype() -> None:
     assert precise.link_query("Moderate") == []
     filtered = precise.without_frequent_labels(["fever", "fever", "moderate"], 0.5)
     assert [(m.concept_id, m.method) for m in filtered.link_query("Moderate fever")] == [("HP:0001945", "frequent")]
+
+
+PERTAINYM_SYNSETS = (
+    "synset_id\tss_type\tlexname\tlemmas\tgloss\n"
+    "05385534-n\tn\tnoun.body\theart|pump|ticker\tthe organ\n"
+    "05385000-n\tn\tnoun.body\tliver\tan organ\n"
+    "05611302-n\tn\tnoun.cognition\tmind|head\tthat which thinks\n"
+    "05601758-n\tn\tnoun.body\tchin|mentum\tthe protruding part of the lower jaw\n"
+    "02881250-a\ta\tadj.pert\tcardiac\tof the heart\n"
+    "02881350-a\ta\tadj.pert\thepatic\tof the liver\n"
+    "02881450-a\ta\tadj.pert\tmental\tof the mind; of the chin\n"
+    "00118436-r\tr\tadv.all\tmentally\tin the mind\n"
+)
+PERTAINYM_RELATIONS = (
+    "source\trelation\ttarget\tkind\tsource_word\n"
+    "02881250-a\tpertainym\t05385534-n\tL\tcardiac\n"
+    "02881350-a\tpertainym\t05385000-n\tL\thepatic\n"
+    "02881450-a\tpertainym\t05611302-n\tL\tmental\n"
+    "02881450-a\tpertainym\t05601758-n\tL\tmental\n"
+    "00118436-r\tpertainym\t02881450-a\tL\tmentally\n"
+    "05385534-n\thypernym\t05385000-n\tS\t\n"
+)
+
+
+def test_wordnet_pertainyms_map_adjectives_with_one_noun(tmp_path: Path) -> None:
+    from kg.errors import KgFormatError
+    from kg.loaders.wordnet import pertainyms
+
+    synsets, relations = tmp_path / "syn.tsv", tmp_path / "rel.tsv"
+    synsets.write_text(PERTAINYM_SYNSETS)
+    relations.write_text(PERTAINYM_RELATIONS)
+    # "mental" pertains to two nouns (mind, chin): left out; adverb → adjective pointers are not adjectives'
+    assert pertainyms(synsets, relations) == {"cardiac": ("heart", "pump", "ticker"), "hepatic": ("liver",)}
+    relations.write_text(PERTAINYM_RELATIONS + "02881250-a\tpertainym\t05385534-n\tL\t\n")
+    with pytest.raises(KgFormatError, match=r"rel\.tsv:8: a pertainym pointer without its source word"):
+        pertainyms(synsets, relations)
+    relations.write_text(PERTAINYM_RELATIONS + "02881250-a\tpertainym\t09999999-n\tL\tcardiac\n")
+    with pytest.raises(KgFormatError, match=r"rel\.tsv:8: pointer between unknown synsets"):
+        pertainyms(synsets, relations)
+
+
+def test_query_adjectives_link_the_concept_their_noun_names(tmp_path: Path) -> None:
+    (tmp_path / "wordnet").mkdir()
+    (tmp_path / "wordnet" / "wn30-synsets.tsv.gz").write_bytes(gzip.compress(PERTAINYM_SYNSETS.encode()))
+    (tmp_path / "wordnet" / "wn30-relations.tsv.gz").write_bytes(gzip.compress(PERTAINYM_RELATIONS.encode()))
+    triples = tmp_path / "mine.tsv"
+    triples.write_text("heart\tpart of\tcirculatory system\nliver\tmakes\tbile\n")
+    kg = KnowledgeGraph.load(tmp_path, [], triples=[TriplesFile(triples)])
+    assert kg.pertainym_linker is not None and len(kg.pertainym_linker) == 2
+    query = "Cardiac and hepatic, not mental or non-hepatic, failure"
+    found = [(m.concept_id, m.label, m.method) for m in kg.link_query(query)]
+    assert found == [("heart", "Cardiac", "pertainym"), ("liver", "hepatic", "pertainym")]
+    assert all(m.is_faithful_to(query) for m in kg.link_query(query))
+    assert [m.method for m in kg.link_query("the heart")] == ["exact"]
+    assert kg.link("Cardiac failure") == []  # documents: exact, symbol and stem matches only
+    assert kg.without_frequent_labels(["heart", "heart", "liver"], 0.5).link_query("cardiac") == []  # heart dropped
+    off = KnowledgeGraph.load(
+        tmp_path, [], triples=[TriplesFile(triples)], linking=LinkingOptions(query_pertainyms=False)
+    )
+    assert off.pertainym_linker is None and off.link_query("Cardiac") == []

@@ -100,3 +100,26 @@ def load_wordnet(builder: GraphBuilder, synsets: Path, relations: Path) -> None:
             builder.add_edge(_synset(source), RELATIONS[pointer], _synset(target))
         else:
             raise format_error(relations, number, f"unknown pointer {pointer!r}")
+
+
+def pertainyms(synsets: Path, relations: Path) -> dict[str, tuple[str, ...]]:
+    """Adjective (casefolded) → the lemmas of the one noun synset WordNet says it pertains to (`pertainym`
+    pointers: *cardiac* → heart, *hepatic* → liver, *vaginal* → vagina). An adjective that pertains to several
+    noun synsets (*mental*: mind, and chin) is left out: which one the text means is unknown.
+
+    Raises:
+        KgFormatError: a malformed row, or a pointer between unknown synsets.
+    """
+    lemmas = read_synset_lemmas(synsets)
+    targets: dict[str, set[str]] = {}
+    for number, fields in read_tsv(relations, columns=4, header="source", exact=False):
+        source, pointer, target = fields[0], fields[1], fields[2]
+        if pointer != "pertainym" or not source.endswith("-a") or not target.endswith("-n"):
+            continue
+        if source not in lemmas or target not in lemmas:
+            raise format_error(relations, number, f"pointer between unknown synsets {source!r} → {target!r}")
+        word = fields[4].casefold() if len(fields) > 4 else ""
+        if not word:
+            raise format_error(relations, number, "a pertainym pointer without its source word")
+        targets.setdefault(word, set()).add(target)
+    return {word: tuple(lemmas[next(iter(nouns))]) for word, nouns in sorted(targets.items()) if len(nouns) == 1}

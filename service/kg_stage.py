@@ -78,7 +78,10 @@ class KgPathStage:
         graphs: the graph names, reported per query.
         explain_top: how many candidates (best by incoming score) are explained.
         max_document_frequency: per-collection label filter share.
-        linker_key: identifies graph and linker in the stores (stores written under another key are emptied).
+        linker_key: identifies graph, linkers and query-linking options (in `version`, so response caches part
+            when any of them changes).
+        store_key: identifies what document linking depends on (graph files, linker version): stores written
+            under another key are emptied. Default `linker_key`; query-only options need not re-link documents.
         mention_cache: per collection, how many documents' filtered mentions are kept in memory (0: read the
             store on every request).
     """
@@ -94,6 +97,7 @@ class KgPathStage:
         explain_top: int = 10,
         max_document_frequency: float = 0.05,
         linker_key: str = "",
+        store_key: str | None = None,
         mention_cache: int = 4096,
     ) -> None:
         self.graph = graph
@@ -103,6 +107,7 @@ class KgPathStage:
         self._explain_top = explain_top
         self._max_df = max_document_frequency
         self._linker_key = linker_key
+        self.store_key = linker_key if store_key is None else store_key
         self._collections: dict[str, _CollectionState] = {}
         self._lock = threading.Lock()
 
@@ -139,8 +144,9 @@ class KgPathStage:
             ),
             paths=PathOptions(max_length=config.max_hops, max_paths=config.paths_per_result),
         )
-        key = cache_key(source_files(kg_dir, config.graphs, triples), "+".join(config.graphs))
-        key += f"/linker-{LINKER_VERSION}/frequent-{config.frequent_query_fallback}"
+        documents_key = cache_key(source_files(kg_dir, config.graphs, triples), "+".join(config.graphs))
+        documents_key += f"/linker-{LINKER_VERSION}"
+        key = f"{documents_key}/frequent-{config.frequent_query_fallback}"
         key += f"/precise-{config.precise_query_linking}/pertainyms-{graph.pertainym_linker is not None}"
         if encoder is not None and config.embedding_threshold is not None:
             identity = encoder.identity
@@ -166,6 +172,7 @@ class KgPathStage:
             explain_top=config.explain_top,
             max_document_frequency=config.max_document_frequency,
             linker_key=hashlib.sha256(key.encode()).hexdigest(),
+            store_key=hashlib.sha256(documents_key.encode()).hexdigest(),
         )
 
     def prepare(self, collection: Collection) -> None:
@@ -183,7 +190,7 @@ class KgPathStage:
             filtered = self.graph.without_frequent_labels(collection_texts(collection), self._max_df)
             store = state.store if state is not None else None
             if store is None and self._mentions_dir is not None:
-                store = MentionStore(self._mentions_dir / f"{collection.name}.sqlite", self._linker_key)
+                store = MentionStore(self._mentions_dir / f"{collection.name}.sqlite", self.store_key)
             dropped = self.graph.num_labels - filtered.num_labels
             state = _CollectionState(size, filtered, store, dropped, OrderedDict())
             self._collections[collection.name] = state

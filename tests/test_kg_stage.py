@@ -175,3 +175,15 @@ def test_api_search_with_the_kg_stage(
         statin = next(r for r in body["results"] if r["id"] == "statin")["breakdown"]["kg"]
         assert statin["paths"][0]["rendered"] == "hypertension —presents→ headache"
         assert statin["document_concepts"][0]["text"] == "Headache"
+
+
+def test_query_only_options_change_the_version_but_keep_stored_document_mentions(tmp_path: Path, triples: Path) -> None:
+    def stage(**kg: Any) -> KgPathStage:
+        config = {"graphs": [], "triples": [triples], "embedding_threshold": None, **kg}
+        return KgPathStage.from_settings(Settings(home=tmp_path / "home", kg=config))
+
+    default, precise = stage(), stage(precise_query_linking=True)
+    no_fallback, other_graph = stage(frequent_query_fallback=False), stage(triples=[triples, triples])
+    assert len({default.version, precise.version, no_fallback.version}) == 3  # response caches part
+    assert default.store_key == precise.store_key == no_fallback.store_key  # stored mentions stay valid
+    assert other_graph.store_key != default.store_key  # another graph: documents are linked afresh

@@ -20,7 +20,7 @@ from kg.linking import (
     inflection_key,
 )
 from kg.loaders.wordnet import common_words as wordnet_common_words
-from kg.loaders.wordnet import pertainyms
+from kg.loaders.wordnet import pertainyms, read_synset_lemmas
 from kg.paths import PathOptions, PathSearch
 from kg.phenotypes import non_phenotype_terms
 from kg.sets import TriplesFile, build_graph, source_files
@@ -151,11 +151,15 @@ class KnowledgeGraph:
         graph = cached_graph(cache_dir, "+".join(names), sources, build)[0] if cache_dir else build()
         options = linking or LinkingOptions()
         words: frozenset[str] = COMMON_WORDS
-        if (kg_dir / WORDNET_SYNSETS).is_file() and options.symbol_kinds & set(graph.kinds):
-            words = words | wordnet_common_words(kg_dir / WORDNET_SYNSETS)
         adjectives = None
-        if options.query_pertainyms and (kg_dir / WORDNET_SYNSETS).is_file() and (kg_dir / WORDNET_RELATIONS).is_file():
-            adjectives = PertainymLinker(pertainyms(kg_dir / WORDNET_SYNSETS, kg_dir / WORDNET_RELATIONS))
+        common = bool(options.symbol_kinds & set(graph.kinds))
+        with_pertainyms = options.query_pertainyms and (kg_dir / WORDNET_RELATIONS).is_file()
+        if (kg_dir / WORDNET_SYNSETS).is_file() and (common or with_pertainyms):
+            lemmas = read_synset_lemmas(kg_dir / WORDNET_SYNSETS)  # read once for both
+            if common:
+                words = words | wordnet_common_words(lemmas)
+            if with_pertainyms:
+                adjectives = PertainymLinker(pertainyms(lemmas, kg_dir / WORDNET_RELATIONS))
         return cls(graph, options, paths, words, pertainym_linker=adjectives)
 
     @property

@@ -19,6 +19,7 @@ from kg.loaders import (
     load_triples,
     load_wordnet,
     read_metaedges,
+    read_synset_lemmas,
 )
 
 
@@ -193,7 +194,7 @@ def test_wordnet_synsets_relations_once_and_quotes_kept(tmp_path: Path) -> None:
     assert graph.num_edges == 2  # hyponym is the inverse of hypernym; the symmetric pointer is kept once
     assert graph.has_edge("wn:02084071-n", "is a kind of", "wn:02083346-n")
     assert graph.has_edge("wn:01320314-v", "is derivationally related to", "wn:02084071-n")
-    assert {"dog", "canine", "bark"} <= common_words(synsets)
+    assert {"dog", "canine", "bark"} <= common_words(read_synset_lemmas(synsets))
 
 
 def test_wordnet_malformed_rows_name_file_and_line(tmp_path: Path) -> None:

@@ -95,19 +95,27 @@ def test_static_option_off_uses_the_encoder(graph: KnowledgeGraph) -> None:
         EmbeddingOptions(nearest_per_word=0)
 
 
-def test_embedding_links_that_name_a_finding_or_a_disease_of_the_phrase_are_skipped() -> None:
-    vectors = {"neutrophils": [1.0, 0.0], "neutrophilia": [0.99, 0.14], "t cells": [0.0, 1.0]}
-    vectors["lack of t cell function"] = [0.1, 0.99]
+def _toy_linkers(
+    vectors: dict[str, list[float]], labels: list[str], *options: EmbeddingOptions
+) -> tuple[LabelTable, list[EmbeddingLinker]]:
+    """A table of `labels` (ids in capitals) and one linker per options over a hand-made 2-d space (phrases
+    encoded by `vectors`, others to [0.7, 0.7])."""
 
     def encode(texts: list[str]) -> np.ndarray:
         return np.asarray([vectors.get(t.lower(), [0.7, 0.7]) for t in texts], "f4")
 
-    labels = ["neutrophilia", "lack of t cell function"]
     table = LabelTable({label: (label, (label.upper(),)) for label in labels})
-    options = EmbeddingOptions(threshold=0.9)
-    strict = EmbeddingLinker(labels, encode(labels), encode, options)
+    return table, [EmbeddingLinker(labels, encode(labels), encode, option) for option in options]
+
+
+def test_embedding_links_that_name_a_finding_or_a_disease_of_the_phrase_are_skipped() -> None:
+    vectors = {"neutrophils": [1.0, 0.0], "neutrophilia": [0.99, 0.14], "t cells": [0.0, 1.0]}
+    vectors["lack of t cell function"] = [0.1, 0.99]
+    strict_options, loose_options = EmbeddingOptions(threshold=0.9), EmbeddingOptions(0.9, reject_qualified=False)
+    table, (strict, loose) = _toy_linkers(
+        vectors, ["neutrophilia", "lack of t cell function"], strict_options, loose_options
+    )
     assert strict.link("Neutrophils and T cells", table) == []
-    loose = EmbeddingLinker(labels, encode(labels), encode, EmbeddingOptions(threshold=0.9, reject_qualified=False))
     assert [m.label for m in loose.link("Neutrophils and T cells", table)] == ["Neutrophils", "T cells"]
 
 
@@ -166,17 +174,11 @@ def test_abbreviations_are_not_stemmed() -> None:
 def test_lexical_match_keeps_embedding_links_a_reader_would_accept() -> None:
     vectors = {"glutamate": [1.0, 0.0], "hydrocortamate": [0.98, 0.2], "myocardial": [0.0, 1.0]}
     vectors["myocardium"] = [0.2, 0.98]
-
-    def encode(texts: list[str]) -> np.ndarray:
-        return np.asarray([vectors.get(t.lower(), [0.7, 0.7]) for t in texts], "f4")
-
-    labels = ["hydrocortamate", "myocardium"]
-    table = LabelTable({label: (label, (label.upper(),)) for label in labels})
+    loose_options = EmbeddingOptions(threshold=0.9, static=False)
+    precise_options = EmbeddingOptions(threshold=0.9, static=False, require_lexical_match=True)
+    table, (loose, precise) = _toy_linkers(vectors, ["hydrocortamate", "myocardium"], loose_options, precise_options)
     text = "Glutamate in myocardial cells"
-    loose = EmbeddingLinker(labels, encode(labels), encode, EmbeddingOptions(threshold=0.9, static=False))
     assert [m.concept_id for m in loose.link(text, table)] == ["HYDROCORTAMATE", "MYOCARDIUM"]  # a look-alike too
-    options = EmbeddingOptions(threshold=0.9, static=False, require_lexical_match=True)
-    precise = EmbeddingLinker(labels, encode(labels), encode, options)
     assert [(m.concept_id, m.label) for m in precise.link(text, table)] == [("MYOCARDIUM", "myocardial")]
 
 
@@ -227,19 +229,20 @@ PERTAINYM_RELATIONS = (
 
 def test_wordnet_pertainyms_map_adjectives_with_one_noun(tmp_path: Path) -> None:
     from kg.errors import KgFormatError
-    from kg.loaders.wordnet import pertainyms
+    from kg.loaders.wordnet import pertainyms, read_synset_lemmas
 
     synsets, relations = tmp_path / "syn.tsv", tmp_path / "rel.tsv"
     synsets.write_text(PERTAINYM_SYNSETS)
     relations.write_text(PERTAINYM_RELATIONS)
     # "mental" pertains to two nouns (mind, chin): left out; adverb → adjective pointers are not adjectives'
-    assert pertainyms(synsets, relations) == {"cardiac": ("heart", "pump", "ticker"), "hepatic": ("liver",)}
+    lemmas = read_synset_lemmas(synsets)
+    assert pertainyms(lemmas, relations) == {"cardiac": ("heart", "pump", "ticker"), "hepatic": ("liver",)}
     relations.write_text(PERTAINYM_RELATIONS + "02881250-a\tpertainym\t05385534-n\tL\t\n")
     with pytest.raises(KgFormatError, match=r"rel\.tsv:8: a pertainym pointer without its source word"):
-        pertainyms(synsets, relations)
+        pertainyms(lemmas, relations)
     relations.write_text(PERTAINYM_RELATIONS + "02881250-a\tpertainym\t09999999-n\tL\tcardiac\n")
     with pytest.raises(KgFormatError, match=r"rel\.tsv:8: pointer between unknown synsets"):
-        pertainyms(synsets, relations)
+        pertainyms(lemmas, relations)
 
 
 def test_query_adjectives_link_the_concept_their_noun_names(tmp_path: Path) -> None:

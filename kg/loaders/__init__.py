@@ -5,7 +5,7 @@ from kg.loaders.hetionet import load_hetionet, read_metaedges
 from kg.loaders.hpo import load_genes_to_phenotype, load_phenotype_annotations
 from kg.loaders.obo import OboTerm, load_obo, read_obo
 from kg.loaders.triples import load_triples
-from kg.loaders.wordnet import common_words, load_wordnet
+from kg.loaders.wordnet import common_words, load_wordnet, pertainyms, read_synset_lemmas
 
 __all__ = [
     "OboTerm",
@@ -17,6 +17,8 @@ __all__ = [
     "load_phenotype_annotations",
     "load_triples",
     "load_wordnet",
+    "pertainyms",
     "read_metaedges",
     "read_obo",
+    "read_synset_lemmas",
 ]

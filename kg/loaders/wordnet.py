@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 
@@ -70,11 +71,9 @@ def read_synset_lemmas(path: Path) -> dict[str, list[str]]:
     return lemmas
 
 
-def common_words(path: Path) -> frozenset[str]:
-    """Every single-word WordNet lemma, casefolded: the common-word list for the ambiguity filter."""
-    return frozenset(
-        word.casefold() for words in read_synset_lemmas(path).values() for word in words if " " not in word
-    )
+def common_words(lemmas: Mapping[str, Sequence[str]]) -> frozenset[str]:
+    """Every single-word lemma of `read_synset_lemmas`, casefolded: the common-word list for the ambiguity filter."""
+    return frozenset(word.casefold() for words in lemmas.values() for word in words if " " not in word)
 
 
 def load_wordnet(builder: GraphBuilder, synsets: Path, relations: Path) -> None:
@@ -102,15 +101,18 @@ def load_wordnet(builder: GraphBuilder, synsets: Path, relations: Path) -> None:
             raise format_error(relations, number, f"unknown pointer {pointer!r}")
 
 
-def pertainyms(synsets: Path, relations: Path) -> dict[str, tuple[str, ...]]:
+def pertainyms(lemmas: Mapping[str, Sequence[str]], relations: Path) -> dict[str, tuple[str, ...]]:
     """Adjective (casefolded) → the lemmas of the one noun synset WordNet says it pertains to (`pertainym`
     pointers: *cardiac* → heart, *hepatic* → liver, *vaginal* → vagina). An adjective that pertains to several
     noun synsets (*mental*: mind, and chin) is left out: which one the text means is unknown.
 
+    Args:
+        lemmas: `read_synset_lemmas` of the synsets file.
+        relations: the pointers file.
+
     Raises:
         KgFormatError: a malformed row, or a pointer between unknown synsets.
     """
-    lemmas = read_synset_lemmas(synsets)
     targets: dict[str, set[str]] = {}
     for number, fields in read_tsv(relations, columns=4, header="source", exact=False):
         source, pointer, target = fields[0], fields[1], fields[2]

@@ -7,8 +7,8 @@ top 10, as `glassbox evaluate --variants kg` does. Rows:
 
 - default settings;
 - embedding threshold 0.65 and 0.75 (more or fewer embedding links);
-- `GLASSBOX_KG__PRECISE_QUERY_LINKING=true` (embedding links must match the concept name word by word; no HPO term
-  that is not a phenotype);
+- `GLASSBOX_KG__PRECISE_LINKING=true` (embedding links must match the concept name word by word; no HPO term
+  that is not a phenotype in queries or documents);
 - embedding path off; adjective (WordNet pertainym) path off; frequent-label last resort off.
 
     OMP_NUM_THREADS=1 GLASSBOX_ENCODER__THREADS=1 HF_HUB_OFFLINE=1 GLASSBOX_HOME=/work/evalhome \\
@@ -37,7 +37,7 @@ ROWS: dict[str, dict[str, Any]] = {
     "default": {},
     "embedding threshold 0.65": {"embedding_threshold": 0.65},
     "embedding threshold 0.75": {"embedding_threshold": 0.75},
-    "precise query linking": {"precise_query_linking": True},
+    "precise linking": {"precise_linking": True},
     "embedding path off": {"embedding_threshold": None},
     "adjective (pertainym) path off": {"query_pertainyms": False},
     "frequent-label last resort off": {"frequent_query_fallback": False},

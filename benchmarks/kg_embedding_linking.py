@@ -6,7 +6,7 @@ separators or Greek letters (queries), and stemmed and symbol document mentions.
 Labels (and stemmed keys) in more than 5 % of a corpus's documents are dropped first, as the KG stage does per
 collection. Concept-name and word embeddings are read from (or written to) GLASSBOX_HOME/kg, as the service does.
 `--encoder-phrases` embeds query phrases with the encoder instead of the static word vectors (the old path).
-`--precise` links as `GLASSBOX_KG__PRECISE_QUERY_LINKING=true` does (embedding links must match the concept name
+`--precise` links as `GLASSBOX_KG__PRECISE_LINKING=true` does (embedding links must match the concept name
 word by word; no HPO term that is not a phenotype).
 
     OMP_NUM_THREADS=1 GLASSBOX_HOME=/work/evalhome .venv/bin/python benchmarks/kg_embedding_linking.py
@@ -40,7 +40,7 @@ def main() -> None:
     encoder = load_encoder(settings)
     identity = encoder.identity
     name = f"{identity.name}@{identity.revision}/{identity.backend}"
-    linking = LinkingOptions(precise_queries=args.precise)
+    linking = LinkingOptions(precise=args.precise)
     base = KnowledgeGraph.load(settings.data / "kg", ["biomedical"], cache_dir=settings.home / "kg", linking=linking)
     start = time.perf_counter()
     options = EmbeddingOptions(

@@ -83,8 +83,8 @@ class KnowledgeGraph:
         self.embedding_linker = embedding_linker
         self.frequent_linker = frequent_linker
         self.pertainym_linker = pertainym_linker
-        # concepts `link_query` never returns (with `LinkingOptions.precise_queries`)
-        self.query_excluded = non_phenotype_terms(graph) if self.linking.precise_queries else frozenset()
+        # concepts neither `link_query` returns nor `keeps` keeps (with `LinkingOptions.precise`)
+        self.excluded = non_phenotype_terms(graph) if self.linking.precise else frozenset()
 
     def with_embedding_linker(
         self, encode: Encode, encoder_name: str, cache_dir: Path | None = None, options: EmbeddingOptions | None = None
@@ -206,7 +206,9 @@ class KnowledgeGraph:
     def keeps(self, mention: Mention) -> bool:
         """True when this graph's linkers (after `without_frequent_labels`) would still find a mention that an
         unfiltered copy found: its label (exact), its stemmed key (`method` "stem") or its symbol form (`method`
-        "symbol") is still matched."""
+        "symbol") is still matched; with `LinkingOptions.precise`, never a mention of an `excluded` concept."""
+        if mention.concept_id in self.excluded:
+            return False
         if mention.method == "stem":
             return self.query_linker.knows(mention.label)
         if mention.method == "symbol":
@@ -220,8 +222,8 @@ class KnowledgeGraph:
         embedding linker; by default only when none of these found anything, see `EmbeddingOptions.fallback_only`)
         phrases nearest to a concept name (`method` "embedding") where none overlaps; in text order. With
         `LinkingOptions.frequent_query_fallback`, when all of these link nothing, the labels that the
-        document-frequency filter dropped (`method` "frequent"). With `LinkingOptions.precise_queries`, no path
-        links an HPO term that is not a phenotype (`query_excluded`)."""
+        document-frequency filter dropped (`method` "frequent"). With `LinkingOptions.precise`, no path
+        links an HPO term that is not a phenotype (`excluded`)."""
         exact = self._for_queries(self._exact_and_symbols(text))
         extra = self._for_queries(_outside(self.query_linker.link(text), exact))
         if self.pertainym_linker is not None:
@@ -236,7 +238,7 @@ class KnowledgeGraph:
         return _in_text_order([*exact, *extra])
 
     def _for_queries(self, mentions: list[Mention]) -> list[Mention]:
-        excluded = self.query_excluded
+        excluded = self.excluded
         return [m for m in mentions if m.concept_id not in excluded] if excluded else mentions
 
     def paths_between(

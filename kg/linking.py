@@ -134,8 +134,10 @@ class LinkingOptions:
             match overlaps, as `link_query` does for queries ("tumours" in a document finds *tumor*).
         frequent_query_fallback: `KnowledgeGraph.link_query` links a query's labels that the document-frequency
             filter dropped (exactly, `method` "frequent") when no other path links anything.
-        precise_queries: `KnowledgeGraph.link_query` links no HPO term that is not a phenotype (*Moderate*,
-            *Very rare*, *Chronic*: `kg.phenotypes`); pair it with `EmbeddingOptions.require_lexical_match`.
+        precise: no HPO term that is not a phenotype (*Moderate*, *Very rare*, *Chronic*: `kg.phenotypes`) is
+            linked in queries (`KnowledgeGraph.link_query`) or kept from documents' mentions (`KnowledgeGraph.keeps`;
+            `link` itself is unchanged, so stored mentions serve both settings); pair it with
+            `EmbeddingOptions.require_lexical_match`.
         query_pertainyms: `KnowledgeGraph.load` adds the adjective path for queries (`PertainymLinker`) when the
             WordNet files are in the graph folder.
     """
@@ -146,7 +148,7 @@ class LinkingOptions:
     max_document_frequency: float = 0.05
     document_stems: bool = True
     frequent_query_fallback: bool = True
-    precise_queries: bool = False
+    precise: bool = False
     query_pertainyms: bool = True
 
 

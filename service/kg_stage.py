@@ -139,7 +139,7 @@ class KgPathStage:
             triples=triples,
             linking=LinkingOptions(
                 frequent_query_fallback=config.frequent_query_fallback,
-                precise_queries=config.precise_query_linking,
+                precise=config.precise_linking,
                 query_pertainyms=config.query_pertainyms,
             ),
             paths=PathOptions(max_length=config.max_hops, max_paths=config.paths_per_result),
@@ -147,14 +147,14 @@ class KgPathStage:
         documents_key = cache_key(source_files(kg_dir, config.graphs, triples), "+".join(config.graphs))
         documents_key += f"/linker-{LINKER_VERSION}"
         key = f"{documents_key}/frequent-{config.frequent_query_fallback}"
-        key += f"/precise-{config.precise_query_linking}/pertainyms-{graph.pertainym_linker is not None}"
+        key += f"/precise-{config.precise_linking}/pertainyms-{graph.pertainym_linker is not None}"
         if encoder is not None and config.embedding_threshold is not None:
             identity = encoder.identity
             name = f"{identity.name}@{identity.revision}/{identity.backend}"
             options = EmbeddingOptions(
                 threshold=config.embedding_threshold,
                 static=config.embedding_static,
-                require_lexical_match=config.precise_query_linking,
+                require_lexical_match=config.precise_linking,
             )
             graph = graph.with_embedding_linker(lambda texts: encoder.encode(texts), name, cache_dir, options)
             key += f"/{name}/{config.embedding_threshold}/static-{config.embedding_static}"
@@ -212,11 +212,11 @@ class KgPathStage:
                 state.store.put((doc_id, hashes[doc_id], mentions) for doc_id, mentions in missing.items())
             found = {**stored, **missing}
             graph = state.graph
-            labels: dict[tuple[str, str], bool] = {}
+            labels: dict[tuple[str, str, str], bool] = {}  # keeps() per label, method and concept
             for doc in todo:
                 kept = []
                 for m in found[doc.id]:
-                    label = (m.mention.label, m.mention.method)
+                    label = (m.mention.label, m.mention.method, m.mention.concept_id)
                     if label not in labels:
                         labels[label] = graph.keeps(m.mention)
                     if labels[label]:

@@ -150,11 +150,11 @@ class KgSettings(BaseModel):
         description="link a query's adjectives to the concept their noun names (cardiac → heart, hepatic → liver: "
         "WordNet pertainyms, read from GLASSBOX_DATA/kg/wordnet when present)",
     )
-    precise_query_linking: bool = Field(
+    precise_linking: bool = Field(
         False,
-        description="link queries only where a reader would agree: embedding links must also match the concept "
-        "name word by word, and HPO terms that are not phenotypes (Moderate, Very rare, Chronic) are not linked; "
-        "fewer wrong rationales, lower coverage (docs/kg.md)",
+        description="link only where a reader would agree: a query's embedding links must also match the concept "
+        "name word by word, and HPO terms that are not phenotypes (Moderate, Very rare, Chronic) are linked in "
+        "neither queries nor documents; fewer wrong rationales, lower coverage (docs/kg.md)",
     )
 
 

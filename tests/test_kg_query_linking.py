@@ -182,7 +182,7 @@ def test_lexical_match_keeps_embedding_links_a_reader_would_accept() -> None:
     assert [(m.concept_id, m.label) for m in precise.link(text, table)] == [("MYOCARDIUM", "myocardial")]
 
 
-def test_precise_queries_link_no_hpo_term_that_is_not_a_phenotype() -> None:
+def test_precise_linking_keeps_hpo_terms_that_are_not_phenotypes_out_of_queries_and_documents() -> None:
     builder = GraphBuilder()
     terms = [("HP:0000001", "All"), ("HP:0000118", "Phenotypic abnormality"), ("HP:0001945", "Fever")]
     terms += [("HP:0012823", "Clinical modifier"), ("HP:0012826", "Moderate")]
@@ -195,10 +195,13 @@ def test_precise_queries_link_no_hpo_term_that_is_not_a_phenotype() -> None:
     graph = builder.build()
     query = "Moderate fever"
     assert [m.concept_id for m in KnowledgeGraph(graph).link_query(query)] == ["HP:0012826", "HP:0001945"]
-    precise = KnowledgeGraph(graph, LinkingOptions(precise_queries=True))
-    assert precise.query_excluded == {"HP:0000001", "HP:0012823", "HP:0012826"}
+    precise = KnowledgeGraph(graph, LinkingOptions(precise=True))
+    assert precise.excluded == {"HP:0000001", "HP:0012823", "HP:0012826"}
     assert [m.concept_id for m in precise.link_query(query)] == ["HP:0001945"]
-    assert [m.concept_id for m in precise.link(query)] == ["HP:0012826", "HP:0001945"]  # documents keep them
+    stored = precise.link(query)  # stored document mentions do not depend on the setting ...
+    assert [m.concept_id for m in stored] == ["HP:0012826", "HP:0001945"]
+    assert [m.concept_id for m in stored if precise.keeps(m)] == ["HP:0001945"]  # ... the stage reads them filtered
+    assert all(KnowledgeGraph(graph).keeps(m) for m in stored)
     # a query that links only an excluded term falls back to nothing rather than to it
     assert precise.link_query("Moderate") == []
     filtered = precise.without_frequent_labels(["fever", "fever", "moderate"], 0.5)

@@ -182,7 +182,7 @@ def test_query_only_options_change_the_version_but_keep_stored_document_mentions
         config = {"graphs": [], "triples": [triples], "embedding_threshold": None, **kg}
         return KgPathStage.from_settings(Settings(home=tmp_path / "home", kg=config))
 
-    default, precise = stage(), stage(precise_query_linking=True)
+    default, precise = stage(), stage(precise_linking=True)
     no_fallback, other_graph = stage(frequent_query_fallback=False), stage(triples=[triples, triples])
     assert len({default.version, precise.version, no_fallback.version}) == 3  # response caches part
     assert default.store_key == precise.store_key == no_fallback.store_key  # stored mentions stay valid

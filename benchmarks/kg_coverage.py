@@ -108,21 +108,22 @@ def main() -> None:
         documents = collection_texts(collection)
     linker = edgeless_linker(stages["default"], documents, settings.kg.max_document_frequency)
     graph = stages["default"].graph.graph
-    naming: dict[str, list[str]] = {}
+    naming: dict[str, list[tuple[str, str]]] = {}  # query id -> (label, kind) of each edge-less concept it names
     for query_id in unlinked:
         found = linker.link(queries[query_id])
         if found:
             naming[query_id] = list(
-                dict.fromkeys(f"{m.label} ({graph.kinds[graph.node_index(m.concept_id)]})" for m in found)
+                dict.fromkeys((m.label, graph.kinds[graph.node_index(m.concept_id)]) for m in found)
             )
-    kinds = Counter(kind.rsplit("(", 1)[1].rstrip(")") for names in naming.values() for kind in set(names))
+    kinds = Counter(kind for names in naming.values() for kind in {kind for _label, kind in names})
     print(
         f"\n{len(unlinked)} queries have no exact, stem, symbol or pertainym link; {len(naming)} of them "
         f"({len(naming) / len(queries):.1%} of all queries) name a concept that is in the graph but has no edge"
     )
     print("queries per kind of such concept: " + ", ".join(f"{kind} {count}" for kind, count in kinds.most_common()))
     for query_id, names in list(naming.items())[:15]:
-        print(f"- {query_id}: {queries[query_id][:90]} → {', '.join(names[:3])}")
+        shown = ", ".join(f"{label} ({kind})" for label, kind in names[:3])
+        print(f"- {query_id}: {queries[query_id][:90]} → {shown}")
 
 
 if __name__ == "__main__":
